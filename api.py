@@ -1,0 +1,413 @@
+"""Endpoint declarations: input validation, keyset pages, ETags and the OpenAPI document.
+
+Each view declares its body and query models once with `@spec(...)`; the same declaration
+validates the request and describes the operation in `/openapi.json`.
+"""
+
+import base64
+import functools
+import json
+import re
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Generic, Optional, TypeVar
+
+from flask import current_app, g, request
+from flask.json.provider import DefaultJSONProvider
+from mysql.connector import errors as db_errors
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import models_json_schema
+
+import db
+from errors import ApiError
+
+T = TypeVar("T")
+
+
+class Modelo(BaseModel):
+    """Base of every request model: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Pagina(Modelo):
+    """Query parameters shared by every list."""
+
+    limite: int = Field(20, ge=1, le=100, description="Tamaño de la página (1–100)")
+    cursor: Optional[str] = Field(None, max_length=500, description="Cursor opaco de la página anterior")
+    total: bool = Field(False, description="Añadir el número total de resultados")
+
+
+class Lista(BaseModel, Generic[T]):
+    """A keyset page: the rows and the cursor of the next page."""
+
+    datos: list[T]
+    siguiente: Optional[str]
+    total: Optional[int] = None
+
+
+class Error(BaseModel):
+    """The error shape of every non-2xx answer."""
+
+    class Detalle(BaseModel):
+        campo: str
+        mensaje: str
+
+    error: str
+    codigo: str
+    detalles: Optional[list[Detalle]] = None
+    id_solicitud: Optional[str] = None
+
+
+# ---------------------------------------------------------------------------
+# JSON output
+# ---------------------------------------------------------------------------
+
+def _hhmm(delta):
+    minutes = int(delta.total_seconds()) // 60
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Dates as YYYY-MM-DD, times as HH:MM, timestamps as UTC ISO 8601 with Z."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime):
+            return o.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+        if isinstance(o, date):
+            return o.isoformat()
+        if isinstance(o, time):
+            return o.strftime("%H:%M")
+        if isinstance(o, timedelta):
+            return _hhmm(o)
+        if isinstance(o, Decimal):
+            return float(o)
+        if isinstance(o, (bytes, bytearray)):
+            return o.decode()
+        return DefaultJSONProvider.default(o)
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+MENSAJES = {
+    "missing": "campo obligatorio",
+    "extra_forbidden": "campo no permitido",
+    "string_type": "debe ser un texto",
+    "int_type": "debe ser un número entero",
+    "int_parsing": "debe ser un número entero",
+    "int_from_float": "debe ser un número entero",
+    "bool_type": "debe ser true o false",
+    "bool_parsing": "debe ser true o false",
+    "date_type": "debe ser una fecha YYYY-MM-DD",
+    "date_parsing": "debe ser una fecha YYYY-MM-DD",
+    "date_from_datetime_parsing": "debe ser una fecha YYYY-MM-DD",
+    "date_from_datetime_inexact": "debe ser una fecha YYYY-MM-DD",
+    "time_type": "debe ser una hora HH:MM",
+    "time_parsing": "debe ser una hora HH:MM",
+    "list_type": "debe ser una lista",
+    "model_type": "debe ser un objeto",
+    "model_attributes_type": "debe ser un objeto",
+    "dict_type": "debe ser un objeto",
+}
+
+
+def _mensaje(error):
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in MENSAJES:
+        return MENSAJES[kind]
+    if kind == "string_too_short":
+        return f"debe tener al menos {ctx.get('min_length')} caracteres"
+    if kind == "string_too_long":
+        return f"debe tener como máximo {ctx.get('max_length')} caracteres"
+    if kind == "too_long":
+        return f"debe tener como máximo {ctx.get('max_length')} elementos"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"debe ser mayor o igual que {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"debe ser menor o igual que {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("literal_error", "enum"):
+        return f"debe ser uno de: {ctx.get('expected', '')}".replace("'", "")
+    if kind == "string_pattern_mismatch":
+        return "formato no válido"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return "valor no válido"
+
+
+def validation_error(err, prefix=None):
+    """400 `validacion` with one `detalles` entry per bad field."""
+    detalles = []
+    for e in err.errors(include_url=False):
+        loc = [str(p) for p in e["loc"]]
+        campo = ".".join(loc) or (prefix or "cuerpo")
+        detalles.append({"campo": campo, "mensaje": _mensaje(e)})
+    return ApiError(400, "validacion", "Datos no válidos", detalles=detalles)
+
+
+def _parse_body(model):
+    if not request.mimetype or not (request.mimetype == "application/json"
+                                    or request.mimetype.endswith("+json")):
+        raise ApiError(415, "tipo_no_soportado", "El cuerpo debe enviarse como application/json")
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "json_invalido", "El cuerpo no es JSON válido") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "validacion", "Datos no válidos",
+                       detalles=[{"campo": "cuerpo", "mensaje": "debe ser un objeto JSON"}])
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as err:
+        raise validation_error(err) from None
+
+
+def _parse_query(model):
+    args = {k: v for k, v in request.args.items()}
+    try:
+        return model.model_validate(args)
+    except ValidationError as err:
+        raise validation_error(err) from None
+
+
+def spec(*, body=None, query=None, responses=None, summary="", description="", tags=None,
+         errors=(), status=200):
+    """Declare an endpoint: validate body/query into `body=`/`query=` and document it.
+
+    A deadlock rolls the whole transaction back in InnoDB, so the view is run once more.
+    """
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if body is not None:
+                kwargs["body"] = _parse_body(body)
+            if query is not None:
+                kwargs["query"] = _parse_query(query)
+            try:
+                return view(*args, **kwargs)
+            except db_errors.DatabaseError as err:
+                if not db.is_deadlock(err):
+                    raise
+                return view(*args, **kwargs)
+
+        wrapper._api = {
+            "body": body, "query": query, "responses": responses or {status: None},
+            "summary": summary, "description": description or (view.__doc__ or "").strip(),
+            "tags": tags, "errors": set(errors),
+        }
+        return wrapper
+    return decorator
+
+
+# ---------------------------------------------------------------------------
+# Keyset pagination
+# ---------------------------------------------------------------------------
+
+class Orden:
+    """A sort order: SQL columns (from a fixed whitelist) and the row keys holding them."""
+
+    def __init__(self, columns, keys, desc=False):
+        self.columns, self.keys, self.desc = tuple(columns), tuple(keys), desc
+
+    def order_by(self):
+        direction = " DESC" if self.desc else ""
+        return "ORDER BY " + ", ".join(c + direction for c in self.columns)
+
+    def after(self, cursor):
+        """SQL fragment (`AND ...`) and params selecting rows after the cursor."""
+        if not cursor:
+            return "", []
+        values = decode_cursor(cursor, len(self.columns))
+        op = "<" if self.desc else ">"
+        # Expanded instead of a row constructor so that both MySQL and MariaDB use a range scan.
+        first = self.columns[0]
+        ors, params = [], []
+        for i in range(len(self.columns)):
+            eqs = [f"{c} = %s" for c in self.columns[:i]]
+            ors.append("(" + " AND ".join(eqs + [f"{self.columns[i]} {op} %s"]) + ")")
+            params += values[: i + 1]
+        sql = f" AND {first} {op}= %s AND ({' OR '.join(ors)})"
+        return sql, [values[0]] + params
+
+
+def _plain(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def encode_cursor(values):
+    raw = json.dumps([_plain(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, size):
+    """The cursor's values, or 400 when it was not made by this API."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        values = None
+    if (not isinstance(values, list) or len(values) != size
+            or not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in values)):
+        raise ApiError(400, "validacion", "Datos no válidos",
+                       detalles=[{"campo": "cursor", "mensaje": "cursor no válido"}])
+    return values
+
+
+def page(rows, query, orden, total=None, shape=None):
+    """The list answer: `datos`, `siguiente` and a `Link` header when there is more."""
+    more = len(rows) > query.limite
+    rows = rows[: query.limite]
+    siguiente = encode_cursor([rows[-1][k] for k in orden.keys]) if more and rows else None
+    datos = [shape(r) for r in rows] if shape else rows
+    body = {"datos": datos, "siguiente": siguiente}
+    if query.total:
+        body["total"] = total
+    response = current_app.json.response(body)
+    if siguiente:
+        args = request.args.to_dict()
+        args["cursor"] = siguiente
+        from urllib.parse import urlencode
+        url = request.base_url + "?" + urlencode(args)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response
+
+
+# ---------------------------------------------------------------------------
+# ETags
+# ---------------------------------------------------------------------------
+
+def etag_of(row_id, version):
+    return f'"{row_id}-{version}"'
+
+
+def check_if_match(row_id, version):
+    """412 when the client's If-Match does not name the current version."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    if etag_of(row_id, version) not in tags:
+        raise ApiError(412, "version_obsoleta",
+                       "El recurso cambió desde que lo leyó (If-Match no coincide)")
+
+
+def with_etag(response, row_id, version):
+    response.headers["ETag"] = etag_of(row_id, version)
+    return response
+
+
+# ---------------------------------------------------------------------------
+# OpenAPI
+# ---------------------------------------------------------------------------
+
+ERRORES_COMUNES = {
+    400: "Datos no válidos", 401: "No autenticado", 403: "Prohibido", 404: "No encontrado",
+    409: "Conflicto", 412: "Versión obsoleta", 413: "Cuerpo demasiado grande",
+    415: "Tipo de contenido no soportado", 429: "Demasiadas peticiones",
+    500: "Error interno", 503: "Base de datos no disponible",
+}
+_PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def _path_and_params(rule):
+    params = []
+    for converter, name in _PATH_PARAM.findall(rule.rule):
+        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return _PATH_PARAM.sub(r"{\2}", rule.rule), params
+
+
+def build_openapi(app):
+    """The OpenAPI 3.1 document of every route that declared itself with `@spec`."""
+    models, ops = set(), []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        meta = getattr(view, "_api", None)
+        if meta is None:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            ops.append((rule, method, meta, getattr(view, "_auth", None)))
+            models.update(m for m in [meta["body"], meta["query"], *meta["responses"].values()]
+                          if isinstance(m, type) and issubclass(m, BaseModel))
+    models.add(Error)
+    keyed = sorted(((m, "validation") for m in models), key=lambda x: x[0].__name__)
+    schemas, top = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+    components = top.get("$defs", {})
+
+    def ref(model):
+        return schemas[(model, "validation")]
+
+    paths = {}
+    for rule, method, meta, auth in ops:
+        path, params = _path_and_params(rule)
+        op = {
+            "summary": meta["summary"] or rule.endpoint,
+            "operationId": f"{rule.endpoint}_{method.lower()}".replace(".", "_"),
+            "tags": meta["tags"] or [rule.endpoint.split(".")[0]],
+            "responses": {},
+        }
+        if meta["description"]:
+            op["description"] = meta["description"]
+        if meta["query"] is not None:
+            qschema = meta["query"].model_json_schema(ref_template="#/components/schemas/{model}")
+            required = set(qschema.get("required", []))
+            for name, prop in qschema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required,
+                               "schema": {k: v for k, v in prop.items() if k != "title"}})
+        if params:
+            op["parameters"] = params
+        if meta["body"] is not None:
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": ref(meta["body"])}}}
+        for status, model in meta["responses"].items():
+            entry = {"description": "Correcto" if status < 300 else ERRORES_COMUNES.get(status, "")}
+            if model is not None:
+                schema = ref(model) if isinstance(model, type) else model
+                entry["content"] = {"application/json": {"schema": schema}}
+            op["responses"][str(status)] = entry
+        errors = set(meta["errors"]) | {500, 503}
+        if meta["body"] is not None:
+            errors |= {400, 413, 415}
+        if meta["query"] is not None or params:
+            errors |= {400}
+        if auth is not None:
+            errors |= {401} | ({403} if auth is not True else set())
+            op["security"] = [{"bearer": []}]
+        else:
+            op["security"] = []
+        if any(p["in"] == "path" for p in params):
+            errors |= {404}
+        if method in ("PUT", "PATCH", "DELETE"):
+            errors |= {412}
+        for status in sorted(errors):
+            op["responses"].setdefault(str(status), {
+                "description": ERRORES_COMUNES[status],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            })
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Historial Médico API", "version": "1.0.0",
+                 "description": "API REST de historias clínicas: pacientes, médicos, citas, "
+                                "diagnósticos, tratamientos y recetas."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

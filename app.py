@@ -1,0 +1,179 @@
+"""The application factory: configuration, logging, extensions, blueprints, health and docs."""
+
+import logging
+import os
+import sys
+import time
+import uuid
+from logging.handlers import RotatingFileHandler
+
+import flask_swagger_ui
+from flask import Flask, g, jsonify, request, send_from_directory
+from flask_caching import Cache
+from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+import api
+import db
+from config import ConfigError, load_config
+from errors import register_error_handlers
+
+cache = Cache()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+SWAGGER_DIST = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
+DOCS_HTML = """<!doctype html>
+<html lang="es"><head><meta charset="utf-8"><title>Historial Médico API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  persistAuthorization: true, tryItOutEnabled: false});</script>
+</body></html>"""
+
+
+class RequestIdFilter(logging.Filter):
+    """Prefix each log line of a request with its request id."""
+
+    def filter(self, record):
+        from flask import has_request_context
+
+        if has_request_context() and g.get("request_id") and not getattr(record, "_rid", False):
+            record.msg = f"[{g.request_id}] {record.msg}"
+            record._rid = True
+        return True
+
+
+def setup_logging(config):
+    """Console and rotating file, in the seed's format; one setup per process."""
+    root = logging.getLogger()
+    if getattr(root, "_historial_configured", None) == config["LOG_FILE"]:
+        return
+    for handler in list(root.handlers):
+        if getattr(handler, "_historial", False):
+            root.removeHandler(handler)
+    formatter = logging.Formatter(LOG_FORMAT)
+    handlers = [logging.StreamHandler(sys.stderr),
+                RotatingFileHandler(config["LOG_FILE"], maxBytes=10 * 1024 * 1024, backupCount=5,
+                                    encoding="utf-8")]
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
+        handler._historial = True
+        root.addHandler(handler)
+    root.setLevel(config["LOG_LEVEL"])
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    root._historial_configured = config["LOG_FILE"]
+
+
+def create_app(config=None):
+    """Build the Flask app; `config` overrides the environment (tests)."""
+    app = Flask(__name__, static_folder=None)
+    settings = load_config()
+    settings.update(config or {})
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.json = api.JSONProvider(app)
+    setup_logging(app.config)
+
+    register_error_handlers(app)
+    CORS(app, origins=app.config["CORS_ORIGINS"], expose_headers=["ETag", "Link", "Location",
+         "X-Request-ID", "Retry-After"], allow_headers=["Authorization", "Content-Type",
+         "If-Match", "X-Request-ID", "X-Motivo-Acceso"], max_age=600)
+    cache_config = {"CACHE_TYPE": app.config["CACHE_TYPE"], "CACHE_DEFAULT_TIMEOUT": 30}
+    if app.config.get("CACHE_REDIS_URL"):
+        cache_config["CACHE_REDIS_URL"] = app.config["CACHE_REDIS_URL"]
+    cache.init_app(app, config=cache_config)
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    limiter.init_app(app)
+
+    register_request_hooks(app)
+    app.teardown_appcontext(db.close_db)
+
+    import auditoria, auth, citas, cie10, diagnosticos, historialMedico, medicamentos  # noqa: E401
+    import medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
+    for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
+                   diagnosticos, tratamientos, medicamentos, cie10, auditoria):
+        app.register_blueprint(module.bp)
+    register_operations(app)
+
+    import cli
+    cli.register(app)
+    return app
+
+
+def register_request_hooks(app):
+    """Request id, `Cache-Control: no-store` on API data, and one access line per request."""
+    access = logging.getLogger("historial.acceso")
+
+    @app.before_request
+    def start_request():
+        g.started = time.perf_counter()
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+
+    @app.after_request
+    def finish_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.path not in ("/docs", "/openapi.json") and not request.path.startswith("/docs/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        usuario = g.get("usuario") or {}
+        access.info("%s %s %s %.1fms usuario=%s", request.method, request.path,
+                    response.status_code, (time.perf_counter() - g.get("started", 0)) * 1000,
+                    usuario.get("id_usuario", "-"))
+        return response
+
+
+def register_operations(app):
+    """Health checks, the OpenAPI document and Swagger UI from local assets."""
+
+    @app.get("/health")
+    @api.spec(summary="Estado del proceso", tags=["operacion"],
+              responses={200: {"type": "object", "properties": {"estado": {"type": "string"}}}})
+    def health():
+        """Responde sin consultar la base de datos."""
+        return {"estado": "ok"}
+
+    @app.get("/health/ready")
+    @api.spec(summary="Disponibilidad de la base de datos", tags=["operacion"],
+              responses={200: {"type": "object", "properties": {"estado": {"type": "string"}}}})
+    def health_ready():
+        """200 si la base de datos responde; 503 si no."""
+        db.query_one("SELECT 1 AS uno")
+        return {"estado": "ok", "base_de_datos": "ok"}
+
+    @app.get("/openapi.json")
+    @api.spec(summary="Documento OpenAPI 3.1", tags=["operacion"],
+              responses={200: {"type": "object"}})
+    def openapi():
+        """La descripción OpenAPI de todas las rutas."""
+        if "openapi" not in app.extensions:
+            app.extensions["openapi"] = api.build_openapi(app)
+        return jsonify(app.extensions["openapi"])
+
+    @app.get("/docs")
+    @api.spec(summary="Swagger UI", tags=["operacion"],
+              responses={200: {"type": "string", "contentMediaType": "text/html"}})
+    def docs():
+        """Documentación interactiva (Swagger UI servido localmente)."""
+        return DOCS_HTML, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+    @app.get("/docs/<path:filename>")
+    def docs_asset(filename):
+        return send_from_directory(SWAGGER_DIST, filename, max_age=3600)
+
+
+def _app_or_exit():
+    try:
+        return create_app()
+    except ConfigError as err:
+        sys.stderr.write(f"Configuración no válida: {err} (véase .env.example)\n")
+        raise SystemExit(2) from None
+
+
+app = _app_or_exit()
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=5000)

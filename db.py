@@ -1,0 +1,256 @@
+"""The per-process connection pool, the connection lent to each request, and SQL helpers."""
+
+import os
+import queue
+import threading
+import time
+from contextlib import contextmanager
+
+import mysql.connector
+from flask import current_app, g
+from mysql.connector import errorcode, errors
+
+from errors import ApiError
+
+# Errors meaning the server or the link is gone (not a bad statement): answer 503 and drop
+# the connection instead of lending it again.
+CONNECTION_ERRNOS = {
+    errorcode.CR_CONNECTION_ERROR, errorcode.CR_CONN_HOST_ERROR, errorcode.CR_SERVER_GONE_ERROR,
+    errorcode.CR_SERVER_LOST, errorcode.CR_SERVER_LOST_EXTENDED, errorcode.ER_SERVER_SHUTDOWN,
+    errorcode.ER_CON_COUNT_ERROR, errorcode.ER_QUERY_INTERRUPTED, 2055,
+}
+DEADLOCK_ERRNOS = {errorcode.ER_LOCK_DEADLOCK}
+CHECKOUT_WAIT_S = 2.0
+
+
+class DatabaseUnavailable(ApiError):
+    """The database cannot be reached or the pool has no free connection."""
+
+    def __init__(self):
+        super().__init__(503, "servicio_no_disponible",
+                         "La base de datos no está disponible; inténtelo de nuevo en unos segundos",
+                         headers={"Retry-After": "2"})
+
+
+class Pool:
+    """Connections of one process.
+
+    Lends connections without the ping and session reset that mysql-connector's own pool does
+    on every checkout (two extra round trips per request). A connection that failed is closed
+    instead of returned, and the failure retires every idle connection of the same generation,
+    so the first requests after a database restart do not trip on dead sockets.
+    """
+
+    def __init__(self, size, **connect_args):
+        self.size = size
+        self._args = connect_args
+        self._idle = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._generation = 0
+
+    def acquire(self):
+        if not self._slots.acquire(timeout=CHECKOUT_WAIT_S):
+            raise DatabaseUnavailable()
+        try:
+            while True:
+                try:
+                    cnx = self._idle.get_nowait()
+                except queue.Empty:
+                    cnx = mysql.connector.connect(**self._args)
+                    cnx.generation = self._generation
+                    return cnx
+                if cnx.generation == self._generation:
+                    return cnx
+                _close_quietly(cnx)
+        except errors.Error:
+            self._slots.release()
+            raise DatabaseUnavailable() from None
+
+    def release(self, cnx, broken=False):
+        try:
+            if broken:
+                self._generation += 1
+                _close_quietly(cnx)
+            elif cnx.in_transaction:
+                cnx.rollback()
+                self._idle.put(cnx)
+            else:
+                self._idle.put(cnx)
+        except errors.Error:
+            _close_quietly(cnx)
+        finally:
+            self._slots.release()
+
+
+def _close_quietly(cnx):
+    try:
+        cnx.close()
+    except errors.Error:
+        pass
+
+
+def connect_args(config):
+    """mysql-connector arguments from the app config (UTC session, short timeouts)."""
+    return dict(
+        host=config["DB_HOST"], port=config["DB_PORT"], user=config["DB_USER"],
+        password=config["DB_PASSWORD"], database=config["DB_NAME"],
+        charset="utf8mb4", collation="utf8mb4_unicode_ci", autocommit=True,
+        time_zone="+00:00", connection_timeout=3, read_timeout=15, write_timeout=15,
+        use_pure=False,
+    )
+
+
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def get_pool():
+    """The pool of this process for this app, created on first use (after gunicorn forks)."""
+    key = (os.getpid(), id(current_app._get_current_object()))
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                cfg = current_app.config
+                pool = _pools[key] = Pool(cfg["DB_POOL_SIZE"], **connect_args(cfg))
+    return pool
+
+
+def get_db():
+    """The connection lent to this request, borrowed on first use."""
+    if "db" not in g:
+        g.db = get_pool().acquire()
+        g.db_broken = False
+    return g.db
+
+
+def close_db(exc=None):
+    """Give the request's connection back to the pool (teardown)."""
+    cnx = g.pop("db", None)
+    if cnx is not None:
+        get_pool().release(cnx, broken=g.pop("db_broken", False))
+
+
+def _cursor(sql, params):
+    cnx = get_db()
+    cur = cnx.cursor(dictionary=True, buffered=True)
+    try:
+        cur.execute(sql, params)
+    except errors.Error as err:
+        cur.close()
+        _note_failure(err)
+        raise
+    if hasattr(g, "sql_count"):
+        g.sql_count += 1
+    return cur
+
+
+def _note_failure(err):
+    if getattr(err, "errno", None) in CONNECTION_ERRNOS or isinstance(err, errors.InterfaceError):
+        g.db_broken = True
+
+
+def query_one(sql, params=()):
+    """First row of the result as a dict, or None."""
+    cur = _cursor(sql, params)
+    try:
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
+def query_all(sql, params=()):
+    """All rows of the result as dicts."""
+    cur = _cursor(sql, params)
+    try:
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def execute(sql, params=()):
+    """Run one statement; return the new row id for an INSERT, else the affected row count."""
+    cur = _cursor(sql, params)
+    try:
+        return cur.lastrowid or cur.rowcount
+    finally:
+        cur.close()
+
+
+def executemany(sql, rows):
+    """Run one statement for many parameter rows (batched INSERT)."""
+    cnx = get_db()
+    cur = cnx.cursor()
+    try:
+        cur.executemany(sql, rows)
+        return cur.rowcount
+    except errors.Error as err:
+        _note_failure(err)
+        raise
+    finally:
+        cur.close()
+
+
+@contextmanager
+def transaction():
+    """Run the block in one transaction: commit at the end, roll back on any error."""
+    cnx = get_db()
+    if cnx.in_transaction:
+        # Nested use joins the outer transaction.
+        yield cnx
+        return
+    cnx.start_transaction()
+    try:
+        yield cnx
+        cnx.commit()
+    except BaseException:
+        try:
+            cnx.rollback()
+        except errors.Error:
+            g.db_broken = True
+        raise
+
+
+def is_deadlock(err):
+    """True for a deadlock: InnoDB rolled the transaction back and it may be retried."""
+    return isinstance(err, errors.DatabaseError) and err.errno in DEADLOCK_ERRNOS
+
+
+def is_unavailable(err):
+    """True when the error means the database is unreachable (answered with 503)."""
+    return isinstance(err, (errors.InterfaceError, errors.PoolError)) or (
+        isinstance(err, errors.Error) and getattr(err, "errno", None) in CONNECTION_ERRNOS)
+
+
+def run_script(cnx, path):
+    """Execute a SQL file statement by statement on a raw connection (init-db, tests)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    statements, current = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            statements.append("\n".join(current))
+            current = []
+    cur = cnx.cursor()
+    for statement in statements:
+        cur.execute(statement)
+        if cur.with_rows:
+            cur.fetchall()
+    cur.close()
+
+
+def wait_for_server(args, seconds=30):
+    """Connect with retries until the server answers (start-up of a fresh server)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return mysql.connector.connect(**args)
+        except errors.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,103 @@
+"""The one place where every error becomes the contract's JSON shape."""
+
+import logging
+
+from flask import g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("historial.errors")
+
+CODIGOS_HTTP = {
+    400: ("json_invalido", "El cuerpo no es JSON válido"),
+    401: ("no_autenticado", "Se requiere autenticación"),
+    403: ("prohibido", "No tiene permiso para esta operación"),
+    404: ("no_encontrado", "Recurso no encontrado"),
+    405: ("metodo_no_permitido", "Método no permitido para este recurso"),
+    409: ("conflicto", "Conflicto con el estado actual del recurso"),
+    412: ("version_obsoleta", "El recurso cambió desde que lo leyó (If-Match no coincide)"),
+    413: ("demasiado_grande", "El cuerpo de la petición supera 1 MiB"),
+    415: ("tipo_no_soportado", "El cuerpo debe enviarse como application/json"),
+    429: ("demasiados_intentos", "Demasiados intentos; espere antes de reintentar"),
+    500: ("error_interno", "Error interno del servidor"),
+    503: ("servicio_no_disponible", "Servicio no disponible"),
+}
+
+
+class ApiError(Exception):
+    """An answer other than success: status, code, Spanish message, optional details."""
+
+    def __init__(self, status, codigo, mensaje, detalles=None, headers=None):
+        super().__init__(mensaje)
+        self.status = status
+        self.codigo = codigo
+        self.mensaje = mensaje
+        self.detalles = detalles
+        self.headers = headers or {}
+
+
+def no_encontrado(que="Recurso"):
+    """404 for a missing (or hidden) resource."""
+    return ApiError(404, "no_encontrado", f"{que} no encontrado")
+
+
+def prohibido(mensaje="No tiene permiso para esta operación"):
+    """403 for an authenticated caller without the right."""
+    return ApiError(403, "prohibido", mensaje)
+
+
+def conflicto(mensaje, codigo="conflicto"):
+    """409 with one of the contract's conflict codes."""
+    return ApiError(409, codigo, mensaje)
+
+
+def validacion(campo, mensaje):
+    """400 for one bad field, in the same shape as the model validation errors."""
+    return ApiError(400, "validacion", "Datos no válidos",
+                    detalles=[{"campo": campo, "mensaje": mensaje}])
+
+
+def error_response(status, codigo, mensaje, detalles=None, headers=None):
+    """Build the JSON error answer, with the request id."""
+    body = {"error": mensaje, "codigo": codigo}
+    if detalles:
+        body["detalles"] = detalles
+    body["id_solicitud"] = g.get("request_id")
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app):
+    """Turn ApiError, HTTP errors, database outages and bugs into the JSON shape."""
+    import db
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(err):
+        if err.status == 403:
+            from auditoria import auditar_denegado
+
+            auditar_denegado()
+        return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(err):
+        codigo, mensaje = CODIGOS_HTTP.get(err.code, ("error", err.name))
+        headers = {}
+        if err.code == 405 and err.valid_methods:
+            headers["Allow"] = ", ".join(err.valid_methods)
+        if err.code == 429:
+            headers["Retry-After"] = str(getattr(err, "retry_after", None) or 60)
+        return error_response(err.code, codigo, mensaje, headers=headers)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err):
+        if db.is_unavailable(err):
+            g.db_broken = True
+            log.warning("base de datos no disponible: %s", type(err).__name__)
+            return handle_api_error(db.DatabaseUnavailable())
+        log.exception("error no controlado en %s %s", request.method, request.path)
+        return error_response(500, "error_interno", CODIGOS_HTTP[500][1])

@@ -1,0 +1,37 @@
+"""gunicorn settings for `gunicorn app:app` (each may be overridden with GUNICORN_* env vars)."""
+
+import multiprocessing
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
+# Requests mostly wait on MariaDB: two workers per core plus one keeps the cores busy.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+# Longer than the 5 s in which an outage is answered with 503; a stuck worker is recycled.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Bounded worker lifetime keeps memory flat over weeks of uptime.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
+max_requests_jitter = 2000
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+errorlog = "-"
+# No preload: each worker builds the app and its own connection pool after the fork.
+preload_app = False
+
+
+def on_starting(server):
+    """Warn when per-process caches and limits are used by several workers."""
+    cache = os.environ.get("CACHE_TYPE", "SimpleCache")
+    if workers > 1 and cache == "SimpleCache" and not os.environ.get("CACHE_REDIS_URL"):
+        server.log.warning("CACHE_TYPE=SimpleCache con %d workers: cada proceso tiene su caché "
+                           "(TTL corto); configure CACHE_REDIS_URL para compartirla.", workers)
+    if workers > 1 and os.environ.get("RATELIMIT_STORAGE_URI", "memory://") == "memory://":
+        server.log.warning("RATELIMIT_STORAGE_URI=memory:// con %d workers: el límite por IP de "
+                           "Flask-Limiter es por proceso (los recuentos de la base de datos sí "
+                           "son globales); configure redis:// para compartirlo.", workers)
