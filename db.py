@@ -134,7 +134,11 @@ def close_db(exc=None):
 
 def _cursor(sql, params):
     cnx = get_db()
-    cur = cnx.cursor(dictionary=True, buffered=True)
+    try:
+        cur = cnx.cursor(dictionary=True, buffered=True)
+    except errors.Error as err:
+        _note_failure(err)
+        raise
     try:
         cur.execute(sql, params)
     except errors.Error as err:
@@ -147,7 +151,7 @@ def _cursor(sql, params):
 
 
 def _note_failure(err):
-    if getattr(err, "errno", None) in CONNECTION_ERRNOS or isinstance(err, errors.InterfaceError):
+    if is_unavailable(err):
         g.db_broken = True
 
 
@@ -219,7 +223,8 @@ def is_deadlock(err):
 
 def is_unavailable(err):
     """True when the error means the database is unreachable (answered with 503)."""
-    return isinstance(err, (errors.InterfaceError, errors.PoolError)) or (
+    # OperationalError is the driver's class for a lost or refused link (SQLSTATE 08).
+    return isinstance(err, (errors.InterfaceError, errors.OperationalError, errors.PoolError)) or (
         isinstance(err, errors.Error) and getattr(err, "errno", None) in CONNECTION_ERRNOS)
 
 
