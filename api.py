@@ -34,7 +34,8 @@ class Pagina(Modelo):
     """Query parameters shared by every list."""
 
     limite: int = Field(20, ge=1, le=100, description="Tamaño de la página (1–100)")
-    cursor: Optional[str] = Field(None, max_length=500, description="Cursor opaco de la página anterior")
+    cursor: Optional[str] = Field(None, max_length=500, pattern=r"^[A-Za-z0-9_-]+$",
+                                  description="Cursor opaco de la página anterior (de `siguiente`)")
     total: bool = Field(False, description="Añadir el número total de resultados")
 
 
@@ -150,20 +151,27 @@ def validation_error(err, prefix=None):
     return ApiError(400, "validacion", "Datos no válidos", detalles=detalles)
 
 
+def _number(text):
+    """JSON numbers with a fraction part: 79.0 is the integer 79, as JSON Schema counts it."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def _parse_body(model):
     if not request.mimetype or not (request.mimetype == "application/json"
                                     or request.mimetype.endswith("+json")):
         raise ApiError(415, "tipo_no_soportado", "El cuerpo debe enviarse como application/json")
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw, parse_float=_number)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "json_invalido", "El cuerpo no es JSON válido") from None
     if not isinstance(data, dict):
         raise ApiError(400, "validacion", "Datos no válidos",
                        detalles=[{"campo": "cuerpo", "mensaje": "debe ser un objeto JSON"}])
     try:
-        return model.model_validate_json(raw, strict=True)
+        # Strict JSON mode: "5" is not an int, "true" not a bool; dates stay ISO strings.
+        return model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as err:
         raise validation_error(err) from None
 
@@ -376,7 +384,9 @@ def build_openapi(app):
                                  "content": {"application/json": {"schema": ref(meta["body"])}}}
         for status, model in meta["responses"].items():
             entry = {"description": "Correcto" if status < 300 else ERRORES_COMUNES.get(status, "")}
-            if model is not None:
+            if isinstance(model, dict) and "content" in model:
+                entry.update(model)
+            elif model is not None:
                 schema = ref(model) if isinstance(model, type) else model
                 entry["content"] = {"application/json": {"schema": schema}}
             op["responses"][str(status)] = entry

@@ -155,7 +155,7 @@ def register_operations(app):
 
     @app.get("/docs")
     @api.spec(summary="Swagger UI", tags=["operacion"],
-              responses={200: {"type": "string", "contentMediaType": "text/html"}})
+              responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}})
     def docs():
         """Documentación interactiva (Swagger UI servido localmente)."""
         return DOCS_HTML, 200, {"Content-Type": "text/html; charset=utf-8"}
