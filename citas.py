@@ -1,0 +1,652 @@
+"""Appointments: booking without overlaps, the state machine and listings.
+
+The no-overlap guarantee lives in the database: every write that changes when a cita takes
+place runs in one transaction that first locks the doctor's row and then the patient's row
+(always in that order, so two bookings never deadlock), then looks for an overlapping
+non-cancelled cita and only then writes. Bookings for one doctor or one patient are thereby
+serialised across every server process; the UNIQUE keys on the active start time
+(`uq_cita_medico_inicio`, `uq_cita_paciente_inicio`) are the backstop.
+"""
+
+from datetime import date, datetime, time, timedelta
+from typing import Literal, Optional
+
+from flask import Blueprint, current_app, g
+from mysql.connector import errors as db_errors
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from auditoria import auditar
+from auth import ahora_local, autenticado, es_el_paciente, tiene
+from clinico import auditar_lectura, cambios, respuesta
+from db import execute, executemany, query_all, query_one, transaction
+from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
+
+bp = Blueprint("citas", __name__, url_prefix="/citas")
+
+Estado = Literal["Pendiente", "Confirmada", "Cancelada", "Completada", "No_Asistio"]
+TRANSICIONES = {
+    "Pendiente": ("Confirmada", "Cancelada"),
+    "Confirmada": ("Completada", "Cancelada", "No_Asistio"),
+}
+FINALES = ("Completada", "Cancelada", "No_Asistio")
+DURACION_MIN, DURACION_MAX = 5, 240  # also the CHECK of Cita.Duracion_Min
+ANTICIPACION_MAX_DIAS = 730
+ID_MAX = 2**31 - 1
+HORA_PATRON = r"^([01]\d|2[0-3]):[0-5]\d(:00)?$"
+ER_DUP_ENTRY = 1062
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+def _hora(value):
+    """'HH:MM' or 'HH:MM:00' (already matched by the pattern) as a time."""
+    return None if value is None else time.fromisoformat(value[:5])
+
+
+class CitaNueva(Modelo):
+    """Body of POST /citas."""
+
+    fecha: date = Field(..., description="Fecha de la cita (zona horaria de la clínica)")
+    hora: str = Field(..., pattern=HORA_PATRON, examples=["10:30"], description="HH:MM")
+    id_paciente: int = Field(..., ge=1, le=ID_MAX)
+    id_medico: int = Field(..., ge=1, le=ID_MAX)
+    motivo: Optional[str] = Field(None, max_length=500)
+    duracion_min: Optional[int] = Field(None, ge=DURACION_MIN, le=DURACION_MAX,
+                                        description="Por omisión, DURACION_CITA_MIN")
+
+    @field_validator("hora")
+    @classmethod
+    def parse_hora(cls, value):
+        """The validated text as a time."""
+        return _hora(value)
+
+
+def _al_menos_un_campo(schema):
+    """JSON schema of a partial update: some field is required, none has a default."""
+    schema["minProperties"] = 1
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+
+
+class CitaCambio(Modelo):
+    """Body of PUT/PATCH /citas/<id>: reschedule and/or change the reason (null clears it)."""
+
+    # Absent means unchanged; null is only meaningful for `motivo`.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_al_menos_un_campo)
+
+    fecha: date = None
+    hora: str = Field(None, pattern=HORA_PATRON, examples=["11:00"])
+    duracion_min: int = Field(None, ge=DURACION_MIN, le=DURACION_MAX)
+    motivo: Optional[str] = Field(None, max_length=500)
+
+    @field_validator("hora")
+    @classmethod
+    def parse_hora(cls, value):
+        """The validated text as a time."""
+        return _hora(value)
+
+
+class CambioEstado(Modelo):
+    """Body of POST /citas/<id>/estado."""
+
+    estado: Estado
+    motivo: Optional[str] = Field(None, max_length=500)
+
+
+class FiltroFechas(Pagina):
+    """Filters shared by every cita list."""
+
+    estado: Optional[Estado] = None
+    desde: Optional[date] = Field(None, description="Fecha mínima (incluida)")
+    hasta: Optional[date] = Field(None, description="Fecha máxima (incluida)")
+
+
+class FiltroCitas(FiltroFechas):
+    """Filters of GET /citas."""
+
+    id_medico: Optional[int] = Field(None, ge=1, le=ID_MAX)
+    id_paciente: Optional[int] = Field(None, ge=1, le=ID_MAX)
+
+
+class FiltroCitasMedico(FiltroFechas):
+    """Filters of GET /citas/medico/<id>."""
+
+    id_paciente: Optional[int] = Field(None, ge=1, le=ID_MAX)
+
+
+class FiltroCitasPaciente(FiltroFechas):
+    """Filters of GET /citas/paciente/<id>."""
+
+    id_medico: Optional[int] = Field(None, ge=1, le=ID_MAX)
+
+
+class PacienteRef(BaseModel):
+    """The cita's patient."""
+
+    id_paciente: int
+    nombre: str
+
+
+class MedicoRef(BaseModel):
+    """The cita's doctor."""
+
+    id_medico: int
+    nombre: str
+    especialidad: str
+
+
+class CitaOut(BaseModel):
+    """An appointment."""
+
+    id_cita: int
+    fecha: date
+    hora: str = Field(..., pattern=r"^\d{2}:\d{2}$", examples=["10:30"])
+    duracion_min: int
+    estado: Estado
+    motivo: Optional[str] = None
+    id_paciente: int
+    id_medico: int
+    paciente: PacienteRef
+    medico: MedicoRef
+    creado_en: datetime
+
+
+class EstadoOut(BaseModel):
+    """One step of a cita's state history."""
+
+    estado: Estado
+    fecha: datetime
+    id_usuario: Optional[int] = None
+    motivo: Optional[str] = None
+
+
+class CitaDetalle(CitaOut):
+    """An appointment with its state history, oldest first."""
+
+    historial_estados: list[EstadoOut]
+
+
+# ---------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------
+
+SELECT_CITA = """
+    SELECT c.ID_Cita AS id_cita, c.Fecha AS fecha, c.Hora AS hora,
+           c.Duracion_Min AS duracion_min, c.Estado AS estado, c.Motivo AS motivo,
+           c.ID_Paciente AS id_paciente, c.`ID_Médico` AS id_medico, c.Creado_En AS creado_en,
+           p.Nombre AS _paciente, m.Nombre AS _medico, m.Especialidad AS _especialidad,
+           c.Version AS _version
+      FROM Cita c
+      JOIN Paciente p ON p.ID_Paciente = c.ID_Paciente
+      JOIN `Médico` m ON m.`ID_Médico` = c.`ID_Médico`
+"""
+
+# Only the Cita row: a FOR UPDATE over the JOIN would also lock the patient and doctor rows,
+# in the join's order instead of the fixed doctor-then-patient order.
+BLOQUEAR_CITA = """
+    SELECT ID_Cita AS id_cita, Fecha AS fecha, Hora AS hora, Duracion_Min AS duracion_min,
+           Estado AS estado, ID_Paciente AS id_paciente, `ID_Médico` AS id_medico,
+           Version AS _version
+      FROM Cita WHERE ID_Cita = %s FOR UPDATE
+"""
+
+# Each half runs on its UNIQUE (owner, Inicio, Activa) index. A cita lasts at most
+# DURACION_MAX minutes, so one starting earlier than `inicio - DURACION_MAX` cannot reach
+# `inicio`: that lower bound keeps the range scan to a few rows instead of the whole past.
+SOLAPES = """
+    (SELECT 'medico' AS quien, ID_Cita AS id_cita, Inicio AS inicio, Fin AS fin
+       FROM Cita
+      WHERE `ID_Médico` = %s AND Estado <> 'Cancelada' AND Inicio > %s AND Inicio < %s
+        AND Fin > %s AND ID_Cita <> %s
+      ORDER BY Inicio LIMIT 1)
+    UNION ALL
+    (SELECT 'paciente' AS quien, ID_Cita AS id_cita, Inicio AS inicio, Fin AS fin
+       FROM Cita
+      WHERE ID_Paciente = %s AND Estado <> 'Cancelada' AND Inicio > %s AND Inicio < %s
+        AND Fin > %s AND ID_Cita <> %s
+      ORDER BY Inicio LIMIT 1)
+"""
+
+
+def find_clash(id_medico, id_paciente, inicio, fin, except_id=None):
+    """The non-cancelled cita of the doctor (first) or the patient overlapping [inicio, fin).
+
+    Returns {quien: 'medico'|'paciente', id_cita, inicio, fin} or None. `id_paciente` may be
+    None (doctor only). Only race-free inside a transaction holding the doctor and patient
+    row locks (`lock_medico_paciente`).
+    """
+    desde = inicio - timedelta(minutes=DURACION_MAX)
+    rows = query_all(SOLAPES, (id_medico, desde, fin, inicio, except_id or 0,
+                               id_paciente, desde, fin, inicio, except_id or 0))
+    return rows[0] if rows else None
+
+
+def busy_slots(id_medico, inicio, fin):
+    """(inicio, fin) of the doctor's non-cancelled citas overlapping [inicio, fin), in order."""
+    rows = query_all(
+        "SELECT Inicio AS inicio, Fin AS fin FROM Cita WHERE `ID_Médico` = %s "
+        "AND Estado <> 'Cancelada' AND Inicio > %s AND Inicio < %s AND Fin > %s ORDER BY Inicio",
+        (id_medico, inicio - timedelta(minutes=DURACION_MAX), fin, inicio))
+    return [(r["inicio"], r["fin"]) for r in rows]
+
+
+def lock_medico_paciente(id_medico, id_paciente):
+    """Lock the doctor's row, then the patient's (fixed order); 404 if either is missing or
+    inactive.
+
+    Holding both locks serialises every booking and rescheduling that involves either of them.
+    These are the transaction's first reads, so its snapshot (taken at its first plain read)
+    already includes whatever the previous lock holder committed.
+    """
+    medico = query_one("SELECT Activo AS activo FROM `Médico` WHERE `ID_Médico` = %s FOR UPDATE",
+                       (id_medico,))
+    if medico is None or not medico["activo"]:
+        raise no_encontrado("Médico")
+    paciente = query_one("SELECT Activo AS activo FROM Paciente WHERE ID_Paciente = %s "
+                         "FOR UPDATE", (id_paciente,))
+    if paciente is None or not paciente["activo"]:
+        raise no_encontrado("Paciente")
+
+
+def check_libre(id_medico, id_paciente, inicio, fin, except_id=None):
+    """409 `horario_ocupado` naming the clashing cita, if there is one."""
+    clash = find_clash(id_medico, id_paciente, inicio, fin, except_id)
+    if clash is None:
+        return
+    quien = "el médico" if clash["quien"] == "medico" else "el paciente"
+    desde, hasta = clash["inicio"], clash["fin"]
+    raise ApiError(
+        409, "horario_ocupado",
+        f"Horario ocupado: {quien} ya tiene la cita {clash['id_cita']} el "
+        f"{desde:%Y-%m-%d} de {desde:%H:%M} a {hasta:%H:%M}",
+        detalles=[{"campo": "hora", "mensaje": f"se solapa con la cita {clash['id_cita']} "
+                                               f"({desde:%Y-%m-%d %H:%M}–{hasta:%H:%M})"}])
+
+
+def horario_ocupado_duplicado():
+    """409 for the UNIQUE backstop: another active cita starts at the very same time."""
+    return conflicto("Horario ocupado: ya hay una cita activa que empieza a esa hora",
+                     codigo="horario_ocupado")
+
+
+def check_fecha(fecha, hora):
+    """400 when the start is in the past (clinic time) or too far ahead."""
+    ahora = ahora_local()
+    if datetime.combine(fecha, hora) < ahora:
+        campo = "fecha" if fecha < ahora.date() else "hora"
+        raise validacion(campo, "la cita no puede ser en el pasado")
+    if fecha > ahora.date() + timedelta(days=ANTICIPACION_MAX_DIAS):
+        raise validacion("fecha", f"no puede ser más de {ANTICIPACION_MAX_DIAS} días después "
+                                  "de hoy")
+
+
+def publica(row):
+    """The contract's cita object from a SELECT_CITA row."""
+    return {
+        "id_cita": row["id_cita"], "fecha": row["fecha"], "hora": row["hora"],
+        "duracion_min": row["duracion_min"], "estado": row["estado"], "motivo": row["motivo"],
+        "id_paciente": row["id_paciente"], "id_medico": row["id_medico"],
+        "paciente": {"id_paciente": row["id_paciente"], "nombre": row["_paciente"]},
+        "medico": {"id_medico": row["id_medico"], "nombre": row["_medico"],
+                   "especialidad": row["_especialidad"]},
+        "creado_en": row["creado_en"],
+    }
+
+
+def cargar(id_cita):
+    """The SELECT_CITA row, or 404."""
+    row = query_one(SELECT_CITA + " WHERE c.ID_Cita = %s", (id_cita,))
+    if row is None:
+        raise no_encontrado("Cita")
+    return row
+
+
+def bloquear(id_cita):
+    """The Cita row locked FOR UPDATE (inside a transaction), or 404."""
+    row = query_one(BLOQUEAR_CITA, (id_cita,))
+    if row is None:
+        raise no_encontrado("Cita")
+    return row
+
+
+def detalle(id_cita, row=None, status=200, location=None):
+    """The single-cita answer: the cita, its state history (oldest first) and its ETag."""
+    row = row or cargar(id_cita)
+    body = publica(row)
+    body["historial_estados"] = query_all(
+        "SELECT Estado AS estado, Fecha AS fecha, ID_Usuario AS id_usuario, Motivo AS motivo "
+        "FROM Cita_Estado WHERE ID_Cita = %s ORDER BY ID_Cita_Estado", (id_cita,))
+    return respuesta(body, id_cita, row["_version"], status=status, location=location)
+
+
+# ---------------------------------------------------------------------------
+# Access
+# ---------------------------------------------------------------------------
+
+def es_su_medico(cita):
+    """The current user is the cita's doctor."""
+    return g.usuario["id_medico"] is not None and g.usuario["id_medico"] == cita["id_medico"]
+
+
+def check_acceso(cita):
+    """See or manage one cita: `citas:gestionar` staff, its doctor or its patient."""
+    if tiene("citas:gestionar") or es_su_medico(cita) or es_el_paciente(cita["id_paciente"]):
+        return
+    raise prohibido("Sólo puede ver y gestionar sus propias citas")
+
+
+def check_reserva(id_medico, id_paciente):
+    """Booking: staff for anyone; a doctor in their own agenda; a patient for themself."""
+    propio = g.usuario["id_medico"] is not None and g.usuario["id_medico"] == id_medico
+    if tiene("citas:gestionar") or propio or es_el_paciente(id_paciente):
+        return
+    raise prohibido("Sólo puede reservar citas propias")
+
+
+def check_cambio_estado(cita, estado):
+    """Staff and the cita's doctor make every transition; its patient may only cancel."""
+    check_acceso(cita)
+    if estado != "Cancelada" and not (tiene("citas:gestionar") or es_su_medico(cita)):
+        raise prohibido("El paciente sólo puede cancelar sus citas")
+
+
+def alcance(id_medico, id_paciente):
+    """WHERE fragment limiting a list to the caller's citas.
+
+    Staff with `citas:gestionar` see all; a doctor their agenda, a patient their own citas;
+    asking for another doctor's or patient's citas is a 403.
+    """
+    usuario = g.usuario
+    if tiene("citas:gestionar"):
+        return "", []
+    if usuario["id_medico"] is not None:
+        if id_medico not in (None, usuario["id_medico"]):
+            raise prohibido("Sólo puede ver sus propias citas")
+        return " AND c.`ID_Médico` = %s", [usuario["id_medico"]]
+    if usuario["id_paciente"] is not None:
+        if id_paciente not in (None, usuario["id_paciente"]):
+            raise prohibido("Sólo puede ver sus propias citas")
+        return " AND c.ID_Paciente = %s", [usuario["id_paciente"]]
+    raise prohibido("No tiene acceso a citas")
+
+
+# ---------------------------------------------------------------------------
+# Writes
+# ---------------------------------------------------------------------------
+
+def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico):
+    """Lock, check the time is free, insert the cita and its first state; returns its id."""
+    inicio = datetime.combine(fecha, hora)
+    fin = inicio + timedelta(minutes=duracion_min)
+    with transaction():
+        lock_medico_paciente(id_medico, id_paciente)
+        check_libre(id_medico, id_paciente, inicio, fin)
+        try:
+            id_cita = execute(
+                "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Motivo, ID_Paciente, `ID_Médico`) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (fecha, hora, duracion_min, motivo, id_paciente, id_medico))
+        except db_errors.IntegrityError as err:
+            if err.errno != ER_DUP_ENTRY:
+                raise
+            raise horario_ocupado_duplicado() from None
+        execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario) "
+                "VALUES (%s, 'Pendiente', %s)", (id_cita, g.usuario["id_usuario"]))
+        auditar("crear", "cita", id_cita, id_paciente=id_paciente)
+    return id_cita
+
+
+COLUMNAS_CAMBIO = {"fecha": "Fecha", "hora": "Hora", "duracion_min": "Duracion_Min",
+                   "motivo": "Motivo"}
+
+
+def reprogramar(id_cita, body):
+    """PUT/PATCH: new time (same no-overlap rule, the cita itself excluded) and/or reason."""
+    sent = cambios(body)
+    actual = query_one("SELECT ID_Paciente AS id_paciente, `ID_Médico` AS id_medico FROM Cita "
+                       "WHERE ID_Cita = %s", (id_cita,))
+    if actual is None:
+        raise no_encontrado("Cita")
+    check_acceso(actual)
+    with transaction():
+        # The cita's doctor and patient never change, so they can be locked before the cita.
+        lock_medico_paciente(actual["id_medico"], actual["id_paciente"])
+        cita = bloquear(id_cita)
+        check_if_match(id_cita, cita["_version"])
+        if cita["estado"] in FINALES:
+            raise conflicto(f"La cita está {cita['estado']}: ya no se puede modificar")
+        fecha = sent.get("fecha", cita["fecha"])
+        hora = sent["hora"] if "hora" in sent else (datetime.min + cita["hora"]).time()
+        duracion = sent.get("duracion_min", cita["duracion_min"])
+        if "fecha" in sent or "hora" in sent:
+            check_fecha(fecha, hora)
+        if {"fecha", "hora", "duracion_min"} & sent.keys():
+            inicio = datetime.combine(fecha, hora)
+            check_libre(cita["id_medico"], cita["id_paciente"], inicio,
+                        inicio + timedelta(minutes=duracion), except_id=id_cita)
+        sets = ", ".join(f"{COLUMNAS_CAMBIO[k]} = %s" for k in sent)
+        try:
+            execute(f"UPDATE Cita SET {sets}, Version = Version + 1 WHERE ID_Cita = %s",
+                    [*sent.values(), id_cita])
+        except db_errors.IntegrityError as err:
+            if err.errno != ER_DUP_ENTRY:
+                raise
+            raise horario_ocupado_duplicado() from None
+        auditar("actualizar", "cita", id_cita, id_paciente=cita["id_paciente"])
+        return detalle(id_cita)
+
+
+def cambiar_estado(id_cita, estado, motivo):
+    """Apply one transition of the state machine and record it in Cita_Estado."""
+    with transaction():
+        cita = bloquear(id_cita)
+        check_cambio_estado(cita, estado)
+        check_if_match(id_cita, cita["_version"])
+        if estado not in TRANSICIONES.get(cita["estado"], ()):
+            raise conflicto(f"Transición no permitida: de {cita['estado']} a {estado}",
+                            codigo="transicion_invalida")
+        execute("UPDATE Cita SET Estado = %s, Version = Version + 1 WHERE ID_Cita = %s",
+                (estado, id_cita))
+        execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario, Motivo) "
+                "VALUES (%s, %s, %s, %s)", (id_cita, estado, g.usuario["id_usuario"], motivo))
+        auditar("anular" if estado == "Cancelada" else "actualizar", "cita", id_cita,
+                id_paciente=cita["id_paciente"], motivo=f"{cita['estado']} → {estado}")
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+@bp.post("")
+@autenticado
+@spec(body=CitaNueva, responses={201: CitaDetalle}, status=201, errors=(403, 404, 409),
+      tags=["citas"], summary="Reservar una cita")
+def create_cita(body):
+    """Nunca en el pasado (hora de la clínica). Un paciente reserva sólo para sí mismo y un
+    médico sólo en su agenda; el personal con `citas:gestionar`, para cualquiera. Paciente o
+    médico inexistente o inactivo → 404. Solape con otra cita no cancelada del médico o del
+    paciente → 409 `horario_ocupado`, que nombra la cita con la que choca."""
+    check_reserva(body.id_medico, body.id_paciente)
+    check_fecha(body.fecha, body.hora)
+    duracion = body.duracion_min or current_app.config["DURACION_CITA_MIN"]
+    id_cita = insert_cita(body.fecha, body.hora, duracion, body.motivo, body.id_paciente,
+                          body.id_medico)
+    return detalle(id_cita, status=201, location=f"/citas/{id_cita}")
+
+
+ORDEN_CITAS = Orden(columns=("c.Fecha", "c.Hora", "c.ID_Cita"), keys=("fecha", "hora", "id_cita"))
+
+
+def listar(query, id_medico=None, id_paciente=None):
+    """One page of citas in date and time order, limited to what the caller may see."""
+    where, params = alcance(id_medico, id_paciente)
+    filtros = {"c.`ID_Médico` = %s": id_medico, "c.ID_Paciente = %s": id_paciente,
+               "c.Estado = %s": query.estado, "c.Fecha >= %s": query.desde,
+               "c.Fecha <= %s": query.hasta}
+    for condition, value in filtros.items():
+        if value is not None:
+            where += f" AND {condition}"
+            params.append(value)
+    after_sql, after_params = ORDEN_CITAS.after(query.cursor)
+    rows = query_all(SELECT_CITA + " WHERE TRUE" + where + after_sql + " "
+                     + ORDEN_CITAS.order_by() + " LIMIT %s",
+                     params + after_params + [query.limite + 1])
+    total = None
+    if query.total:
+        total = query_one("SELECT COUNT(*) AS n FROM Cita c WHERE TRUE" + where, params)["n"]
+    auditar_lectura("cita", rows[:query.limite], "id_cita")
+    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+
+
+@bp.get("")
+@autenticado
+@spec(query=FiltroCitas, responses={200: Lista[CitaOut]}, tags=["citas"], errors=(403,),
+      summary="Listar citas")
+def list_citas(query):
+    """Por fecha y hora. Un paciente ve las suyas y un médico las de su agenda (pedir las de
+    otro → 403); el personal con `citas:gestionar`, todas."""
+    return listar(query, query.id_medico, query.id_paciente)
+
+
+@bp.get("/medico/<int:id_medico>")
+@autenticado
+@spec(query=FiltroCitasMedico, responses={200: Lista[CitaOut]}, tags=["citas"],
+      errors=(403, 404), summary="Citas de un médico (ruta de compatibilidad)")
+def list_citas_medico(id_medico, query):
+    """Como `GET /citas?id_medico=`; otro médico → 403, médico inexistente → 404."""
+    if query_one("SELECT 1 AS si FROM `Médico` WHERE `ID_Médico` = %s", (id_medico,)) is None:
+        alcance(id_medico, query.id_paciente)
+        raise no_encontrado("Médico")
+    return listar(query, id_medico, query.id_paciente)
+
+
+@bp.get("/paciente/<int:id_paciente>")
+@autenticado
+@spec(query=FiltroCitasPaciente, responses={200: Lista[CitaOut]}, tags=["citas"],
+      errors=(403, 404), summary="Citas de un paciente (ruta de compatibilidad)")
+def list_citas_paciente(id_paciente, query):
+    """Como `GET /citas?id_paciente=`; otro paciente → 403, paciente inexistente → 404."""
+    if query_one("SELECT 1 AS si FROM Paciente WHERE ID_Paciente = %s", (id_paciente,)) is None:
+        alcance(query.id_medico, id_paciente)
+        raise no_encontrado("Paciente")
+    return listar(query, query.id_medico, id_paciente)
+
+
+@bp.get("/<int:id_cita>")
+@autenticado
+@spec(responses={200: CitaDetalle}, tags=["citas"], errors=(403, 404),
+      summary="Consultar una cita con su historial de estados")
+def get_cita(id_cita):
+    """La cita (también cancelada) y sus cambios de estado, del más antiguo al más reciente."""
+    row = cargar(id_cita)
+    check_acceso(row)
+    auditar("leer", "cita", id_cita, id_paciente=row["id_paciente"])
+    return detalle(id_cita, row)
+
+
+@bp.put("/<int:id_cita>")
+@autenticado
+@spec(body=CitaCambio, responses={200: CitaDetalle}, tags=["citas"], errors=(403, 404, 409),
+      summary="Reprogramar una cita")
+def replace_cita(id_cita, body):
+    """Igual que PATCH: cambia `fecha`, `hora`, `duracion_min` y/o `motivo` (los que se envíen).
+    Sólo en estados no finales (si no, 409); el nuevo horario sigue las reglas de solape."""
+    return reprogramar(id_cita, body)
+
+
+@bp.patch("/<int:id_cita>")
+@autenticado
+@spec(body=CitaCambio, responses={200: CitaDetalle}, tags=["citas"], errors=(403, 404, 409),
+      summary="Reprogramar una cita")
+def update_cita(id_cita, body):
+    """Cambia `fecha`, `hora`, `duracion_min` y/o `motivo`. Sólo en estados no finales (si no,
+    409); el nuevo horario no puede ser pasado ni solaparse con otra cita del médico o del
+    paciente (409 `horario_ocupado`). Admite `If-Match`."""
+    return reprogramar(id_cita, body)
+
+
+@bp.post("/<int:id_cita>/estado")
+@autenticado
+@spec(body=CambioEstado, responses={200: CitaDetalle}, tags=["citas"],
+      errors=(403, 404, 409, 412), summary="Cambiar el estado de una cita")
+def change_estado(id_cita, body):
+    """Pendiente → Confirmada | Cancelada; Confirmada → Completada | Cancelada | No_Asistio;
+    cualquier otra → 409 `transicion_invalida`. El médico de la cita y el personal con
+    `citas:gestionar` hacen todas; el paciente sólo cancela las suyas."""
+    cambiar_estado(id_cita, body.estado, body.motivo)
+    return detalle(id_cita)
+
+
+@bp.delete("/<int:id_cita>")
+@autenticado
+@spec(responses={204: None}, status=204, tags=["citas"], errors=(403, 404, 409),
+      summary="Cancelar una cita")
+def delete_cita(id_cita):
+    """Cancela la cita (no se borra) y libera su horario; en un estado final → 409."""
+    cambiar_estado(id_cita, "Cancelada", None)
+    return "", 204
+
+
+# ---------------------------------------------------------------------------
+# Demo data
+# ---------------------------------------------------------------------------
+
+def demo_citas(id_pacientes, id_medicos, n, rng):
+    """About `n` realistic citas over the last 60 and next 30 days, in every state, with their
+    state history, never overlapping for a doctor or a patient; inserted in batches.
+
+    Works on a grid of DURACION_CITA_MIN slots inside clinic hours on weekdays, so overlap is
+    a matter of set membership (citas already in the database occupy their slots too).
+    Returns how many citas were inserted.
+    """
+    cfg = current_app.config
+    paso = cfg["DURACION_CITA_MIN"]
+    dia_inicio = datetime.combine(date.today(), cfg["HORARIO_INICIO"])
+    slots_dia = int((datetime.combine(date.today(), cfg["HORARIO_FIN"]) - dia_inicio)
+                    .total_seconds() // 60 // paso)
+    dias = [date.today() + timedelta(days=d) for d in range(-60, 31)
+            if (date.today() + timedelta(days=d)).weekday() < 5]
+    ocupado, filas = set(), []
+    for r in query_all("SELECT `ID_Médico` AS m, ID_Paciente AS p, Fecha AS dia, Hora AS hora, "
+                       "Duracion_Min AS d FROM Cita WHERE Estado <> 'Cancelada' "
+                       "AND Fecha BETWEEN %s AND %s", (dias[0], dias[-1])):
+        desde = (datetime.combine(r["dia"], time()) + r["hora"] - datetime.combine(
+            r["dia"], cfg["HORARIO_INICIO"])).total_seconds() // 60
+        for s in range(int(desde // paso), int(-(-(desde + r["d"]) // paso))):
+            ocupado |= {(("m", r["m"]), r["dia"], s), (("p", r["p"]), r["dia"], s)}
+    ahora = ahora_local()
+    motivos = ("Revisión", "Control de tensión", "Dolor de espalda", "Resultados de análisis",
+               "Vacunación", "Consulta general", "Renovación de receta", "Seguimiento")
+    for _ in range(n * 3):
+        if len(filas) >= n:
+            break
+        dia, slot = rng.choice(dias), rng.randrange(slots_dia)
+        largo = min(rng.choice((1, 1, 1, 2)), slots_dia - slot)
+        id_medico, id_paciente = rng.choice(id_medicos), rng.choice(id_pacientes)
+        claves = {(quien, dia, s) for quien in (("m", id_medico), ("p", id_paciente))
+                  for s in range(slot, slot + largo)}
+        if claves & ocupado:
+            continue
+        ocupado |= claves
+        inicio = datetime.combine(dia, cfg["HORARIO_INICIO"]) + timedelta(minutes=slot * paso)
+        estados = (("Completada",) * 6 + ("No_Asistio", "Cancelada") if inicio < ahora
+                   else ("Pendiente",) * 3 + ("Confirmada",) * 3 + ("Cancelada",))
+        filas.append((dia, inicio.time(), largo * paso, rng.choice(estados), rng.choice(motivos),
+                      id_paciente, id_medico))
+    antes = query_one("SELECT COALESCE(MAX(ID_Cita), 0) AS n FROM Cita")["n"]
+    for i in range(0, len(filas), 500):
+        executemany("INSERT INTO Cita (Fecha, Hora, Duracion_Min, Estado, Motivo, ID_Paciente, "
+                    "`ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)", filas[i:i + 500])
+    # The history every cita would have had: created, confirmed, then its final state.
+    pasos = (("'Pendiente'", "LEAST(Inicio - INTERVAL 7 DAY, UTC_TIMESTAMP())", "TRUE"),
+             ("'Confirmada'", "LEAST(Inicio - INTERVAL 1 DAY, UTC_TIMESTAMP())",
+              "Estado IN ('Confirmada', 'Completada', 'No_Asistio')"),
+             ("Estado", "LEAST(Inicio - INTERVAL 2 DAY, UTC_TIMESTAMP())", "Estado = 'Cancelada'"),
+             ("Estado", "Fin", "Estado IN ('Completada', 'No_Asistio')"))
+    for estado, fecha, condicion in pasos:
+        execute(f"INSERT INTO Cita_Estado (ID_Cita, Estado, Fecha) SELECT ID_Cita, {estado}, "
+                f"{fecha} FROM Cita WHERE ID_Cita > %s AND {condicion}", (antes,))
+    return len(filas)
