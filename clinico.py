@@ -1,0 +1,293 @@
+"""What diagnósticos, tratamientos and medicamentos share: their SELECTs and output models,
+who may read which rows, the audit of a list page and small write helpers.
+
+The nested history (`historialMedico`) can reuse the SELECTs and models from here.
+"""
+
+from datetime import date, datetime, timedelta
+from typing import Literal, Optional
+
+from flask import current_app, g, request
+from pydantic import BaseModel, Field
+
+from api import with_etag
+from auditoria import INSERT_AUDITORIA
+from auth import ahora_local, check_lectura_clinica, tiene
+from db import execute, executemany, query_all, transaction
+from errors import prohibido, validacion
+
+# Columns with the API's keys; `_version` feeds the ETag and is never shown.
+SELECT_DIAGNOSTICO = """
+    SELECT d.`ID_Diagnóstico` AS id_diagnostico, d.`Descripción` AS descripcion,
+           d.Codigo_CIE10 AS codigo_cie10, c10.Descripcion AS descripcion_cie10,
+           d.Fecha AS fecha, d.Estado AS estado, d.ID_Cita AS id_cita,
+           d.ID_Historial AS id_historial, d.ID_Paciente AS id_paciente,
+           d.`ID_Médico` AS id_medico, d.Creado_En AS creado_en,
+           d.Actualizado_En AS actualizado_en, d.Version AS _version
+      FROM `Diagnóstico` d
+      LEFT JOIN CIE10 c10 ON c10.Codigo = d.Codigo_CIE10
+"""
+
+SELECT_TRATAMIENTO = """
+    SELECT t.ID_Tratamiento AS id_tratamiento, t.`Descripción` AS descripcion,
+           t.Fecha_Inicio AS fecha_inicio, t.Fecha_Fin AS fecha_fin, t.Estado AS estado,
+           t.`ID_Diagnóstico` AS id_diagnostico, t.ID_Paciente AS id_paciente,
+           t.`ID_Médico` AS id_medico, t.Creado_En AS creado_en,
+           t.Actualizado_En AS actualizado_en, t.Version AS _version
+      FROM Tratamiento t
+"""
+
+SELECT_MEDICAMENTO = """
+    SELECT m.ID_Medicamento AS id_medicamento, m.Nombre AS nombre, m.Dosis AS dosis,
+           m.Frecuencia AS frecuencia, m.Via AS via, m.Duracion_Dias AS duracion_dias,
+           m.Indicaciones AS indicaciones, m.Estado AS estado,
+           m.ID_Tratamiento AS id_tratamiento, m.ID_Paciente AS id_paciente,
+           m.`ID_Médico` AS id_medico, m.Creado_En AS creado_en,
+           m.Actualizado_En AS actualizado_en, m.Version AS _version
+      FROM Medicamento m
+"""
+
+VIAS = ("oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra")
+Via = Literal["oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra"]
+
+
+class MedicamentoOut(BaseModel):
+    """A prescription."""
+
+    id_medicamento: int
+    nombre: str = Field(..., examples=["Amoxicilina"])
+    dosis: str = Field(..., examples=["500 mg"])
+    frecuencia: str = Field(..., examples=["cada 8 horas"])
+    via: Via
+    duracion_dias: Optional[int] = None
+    indicaciones: Optional[str] = None
+    estado: Literal["activo", "suspendido", "anulado"]
+    id_tratamiento: int
+    id_paciente: int
+    id_medico: int
+    creado_en: datetime
+    actualizado_en: datetime
+
+
+class TratamientoOut(BaseModel):
+    """A treatment."""
+
+    id_tratamiento: int
+    descripcion: str
+    fecha_inicio: date
+    fecha_fin: Optional[date] = None
+    estado: Literal["activo", "finalizado", "suspendido", "anulado"]
+    id_diagnostico: int
+    id_paciente: int
+    id_medico: int
+    creado_en: datetime
+    actualizado_en: datetime
+
+
+class DiagnosticoOut(BaseModel):
+    """A diagnosis."""
+
+    id_diagnostico: int
+    descripcion: str
+    codigo_cie10: Optional[str] = Field(None, examples=["E11.9"])
+    descripcion_cie10: Optional[str] = None
+    fecha: date
+    estado: Literal["activo", "resuelto", "anulado"]
+    id_cita: int
+    id_historial: int
+    id_paciente: int
+    id_medico: int
+    creado_en: datetime
+    actualizado_en: datetime
+
+
+def publico(row):
+    """The row without its internal keys (`_version`, cursor keys)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def tratamientos_de(id_diagnostico):
+    """The treatments of a diagnosis (anulled ones too), newest first."""
+    rows = query_all(SELECT_TRATAMIENTO + " WHERE t.`ID_Diagnóstico` = %s "
+                     "ORDER BY t.ID_Tratamiento DESC", (id_diagnostico,))
+    return [publico(r) for r in rows]
+
+
+def medicamentos_de(id_tratamiento):
+    """The prescriptions of a treatment (anulled ones too), newest first."""
+    rows = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Tratamiento = %s "
+                     "ORDER BY m.ID_Medicamento DESC", (id_tratamiento,))
+    return [publico(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------
+# Access
+# ---------------------------------------------------------------------------
+
+def es_autor(row):
+    """The current user is the doctor who wrote the row."""
+    return g.usuario["id_medico"] is not None and g.usuario["id_medico"] == row["id_medico"]
+
+
+def check_lectura_fila(row):
+    """Read access to one clinical row: its author, or the rules of `check_lectura_clinica`."""
+    if es_autor(row) and tiene("clinico:leer"):
+        return
+    check_lectura_clinica(row["id_paciente"])
+
+
+def alcance_lista(alias, id_paciente):
+    """SQL fragment and params limiting a clinical list to the rows the caller may read.
+
+    With `id_paciente` the single-patient rule applies (break-the-glass included). Without
+    it: a patient sees their own rows, a doctor the rows of patients under their care plus
+    the ones they wrote, a `clinico:leer` non-doctor (admin) everything.
+    """
+    usuario = g.usuario
+    if id_paciente is not None:
+        check_lectura_clinica(id_paciente)
+        return f" AND {alias}.ID_Paciente = %s", [id_paciente]
+    if usuario["id_paciente"] is not None and not tiene("clinico:leer"):
+        return f" AND {alias}.ID_Paciente = %s", [usuario["id_paciente"]]
+    if not tiene("clinico:leer"):
+        raise prohibido("No tiene acceso a datos clínicos")
+    if usuario["id_medico"] is None:
+        return "", []
+    return (f" AND ({alias}.`ID_Médico` = %s OR {alias}.ID_Paciente IN ("
+            "SELECT cc.ID_Paciente FROM Cita cc WHERE cc.`ID_Médico` = %s "
+            "AND cc.Estado <> 'Cancelada'))", [usuario["id_medico"], usuario["id_medico"]])
+
+
+def auditar_lectura(recurso, rows, clave):
+    """One `leer` audit row per row shown, written with a single multi-row INSERT."""
+    if not rows:
+        return
+    usuario = g.usuario
+    executemany(INSERT_AUDITORIA, [
+        (usuario["id_usuario"], usuario["rol"], "leer", recurso, str(r[clave]), r["id_paciente"],
+         request.remote_addr, g.get("request_id"), None) for r in rows])
+
+
+# ---------------------------------------------------------------------------
+# Writes
+# ---------------------------------------------------------------------------
+
+def respuesta(body, row_id, version, status=200, location=None):
+    """JSON answer with the row's ETag (and `Location` for a create)."""
+    response = current_app.json.response(body)
+    response.status_code = status
+    if location:
+        response.headers["Location"] = location
+    return with_etag(response, row_id, version)
+
+
+def cambios(body, obligatorios=()):
+    """The fields sent in a PATCH body, or 400 if none or if one of `obligatorios` is null."""
+    sent = {k: getattr(body, k) for k in body.model_fields_set}
+    if not sent:
+        raise validacion("cuerpo", "indique al menos un campo a modificar")
+    for campo in obligatorios:
+        if campo in sent and sent[campo] is None:
+            raise validacion(campo, "no puede ser null")
+    return sent
+
+
+def hoy():
+    """Today's date on the clinic's wall clock."""
+    return ahora_local().date()
+
+
+def check_no_futura(campo, fecha):
+    """400 when a clinical date is after today."""
+    if fecha is not None and fecha > hoy():
+        raise validacion(campo, "no puede ser una fecha futura")
+
+
+# ---------------------------------------------------------------------------
+# Demo data
+# ---------------------------------------------------------------------------
+
+# (CIE-10 code, diagnosis, treatment, [(drug, dose, frequency, route, days)]).
+CASOS_DEMO = (
+    ("E11.9", "Diabetes mellitus tipo 2 sin complicaciones", "Dieta, ejercicio y metformina",
+     [("Metformina", "850 mg", "cada 12 horas", "oral", 90)]),
+    ("I10", "Hipertensión arterial esencial", "Control de la tensión arterial",
+     [("Enalapril", "10 mg", "cada 24 horas", "oral", 90)]),
+    ("J45.9", "Asma bronquial", "Broncodilatador a demanda y corticoide inhalado",
+     [("Salbutamol", "100 mcg, 2 inhalaciones", "cada 6 horas si precisa", "inhalada", 30),
+      ("Budesonida", "200 mcg", "cada 12 horas", "inhalada", 90)]),
+    ("J02.9", "Faringitis aguda", "Tratamiento sintomático",
+     [("Paracetamol", "1 g", "cada 8 horas", "oral", 5)]),
+    ("J01.9", "Sinusitis aguda", "Antibioterapia empírica",
+     [("Amoxicilina", "500 mg", "cada 8 horas", "oral", 7)]),
+    ("N39.0", "Infección urinaria", "Antibiótico y abundante hidratación",
+     [("Fosfomicina", "3 g", "dosis única", "oral", 1)]),
+    ("M54.5", "Lumbalgia mecánica", "Analgesia y fisioterapia",
+     [("Ibuprofeno", "600 mg", "cada 8 horas", "oral", 7)]),
+    ("K21.9", "Enfermedad por reflujo gastroesofágico", "Medidas higiénico-dietéticas e IBP",
+     [("Omeprazol", "20 mg", "cada 24 horas", "oral", 28)]),
+    ("F41.1", "Trastorno de ansiedad generalizada", "Psicoterapia y seguimiento",
+     [("Sertralina", "50 mg", "cada 24 horas", "oral", 180)]),
+    ("E78.0", "Hipercolesterolemia pura", "Dieta y estatina",
+     [("Atorvastatina", "20 mg", "cada 24 horas", "oral", 180)]),
+    ("L20.9", "Dermatitis atópica", "Emolientes y corticoide tópico",
+     [("Hidrocortisona crema 1 %", "capa fina", "cada 12 horas", "topica", 10)]),
+    ("A09", "Gastroenteritis aguda", "Rehidratación oral",
+     [("Suero oral", "200 ml", "tras cada deposición", "oral", 3)]),
+)
+
+
+def demo_clinico(rng, citas, proporcion=0.6):
+    """Diagnoses with real CIE-10 codes, treatments and prescriptions for the demo.
+
+    `citas` are dicts with id_cita, id_paciente, id_medico, fecha and estado; a share of the
+    non-cancelled ones up to today get one case. Drugs named in the patient's allergies are
+    left out. Citas that already have a diagnosis are skipped, so it can run again.
+    Returns the number of diagnoses created.
+    """
+    from medicamentos import alergia_que_choca
+
+    hoy_ = hoy()
+    elegidas = [c for c in citas if c["estado"] != "Cancelada" and c["fecha"] <= hoy_
+                and rng.random() < proporcion]
+    if not elegidas:
+        return 0
+    pacientes = sorted({c["id_paciente"] for c in elegidas})
+    marks = ", ".join(["%s"] * len(pacientes))
+    datos = {r["id"]: r for r in query_all(
+        f"SELECT p.ID_Paciente AS id, p.Alergias AS alergias, h.ID_Historial AS historial "
+        f"FROM Paciente p JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente "
+        f"WHERE p.ID_Paciente IN ({marks})", pacientes)}
+    hechas = {r["ID_Cita"] for r in query_all(
+        f"SELECT DISTINCT ID_Cita FROM `Diagnóstico` WHERE ID_Paciente IN ({marks})", pacientes)}
+    creados = 0
+    with transaction():
+        for cita in elegidas:
+            paciente = datos.get(cita["id_paciente"])
+            if paciente is None or cita["id_cita"] in hechas:
+                continue
+            codigo, diagnostico, tratamiento, farmacos = rng.choice(CASOS_DEMO)
+            estado = "resuelto" if (hoy_ - cita["fecha"]).days > 60 else "activo"
+            id_diagnostico = execute(
+                "INSERT INTO `Diagnóstico` (`Descripción`, Codigo_CIE10, Fecha, Estado, "
+                "ID_Historial, ID_Cita, ID_Paciente, `ID_Médico`) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (diagnostico, codigo, cita["fecha"], estado, paciente["historial"],
+                 cita["id_cita"], cita["id_paciente"], cita["id_medico"]))
+            dias = max(d for *_, d in farmacos)
+            fin = cita["fecha"] + timedelta(days=dias)
+            id_tratamiento = execute(
+                "INSERT INTO Tratamiento (`Descripción`, Fecha_Inicio, Fecha_Fin, Estado, "
+                "`ID_Diagnóstico`, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (tratamiento, cita["fecha"], fin, "finalizado" if fin < hoy_ else "activo",
+                 id_diagnostico, cita["id_paciente"], cita["id_medico"]))
+            for nombre, dosis, frecuencia, via, duracion in farmacos:
+                if alergia_que_choca(paciente["alergias"], nombre):
+                    continue
+                execute("INSERT INTO Medicamento (Nombre, Dosis, Frecuencia, Via, Duracion_Dias, "
+                        "ID_Tratamiento, ID_Paciente, `ID_Médico`) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (nombre, dosis, frecuencia, via, duracion, id_tratamiento,
+                         cita["id_paciente"], cita["id_medico"]))
+            creados += 1
+    return creados
