@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS Paciente (
     KEY ix_paciente_nombre (Nombre_Normalizado, ID_Paciente),
     KEY ix_paciente_activo_nombre (Activo, Nombre_Normalizado, ID_Paciente),
     KEY ix_paciente_genero_nombre (`Género`, Nombre_Normalizado, ID_Paciente),
+    -- Listas por id filtradas por activo o género (orden=id|-id), sin recorrer toda la tabla.
+    KEY ix_paciente_activo_id (Activo, ID_Paciente),
+    KEY ix_paciente_genero_id (`Género`, ID_Paciente),
     CONSTRAINT ck_paciente_nombre CHECK (CHAR_LENGTH(Nombre) BETWEEN 1 AND 100),
     CONSTRAINT ck_paciente_telefono CHECK (CHAR_LENGTH(`Teléfono`) BETWEEN 7 AND 20)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -71,7 +74,8 @@ CREATE TABLE IF NOT EXISTS Paciente (
 -- coincidencias, y el coste crece con la página, no con la tabla.
 CREATE TABLE IF NOT EXISTS Paciente_Prefijo (
     Prefijo             VARCHAR(4)    NOT NULL,
-    Nombre_Normalizado  VARCHAR(100)  NOT NULL,
+    -- Misma intercalación que Paciente.Nombre_Normalizado: el mismo orden en ambas tablas.
+    Nombre_Normalizado  VARCHAR(100)  COLLATE utf8mb4_unicode_ci NOT NULL,
     ID_Paciente         INT           NOT NULL,
     PRIMARY KEY (Prefijo, Nombre_Normalizado, ID_Paciente),
     KEY ix_prefijo_id (Prefijo, ID_Paciente),
@@ -147,7 +151,9 @@ CREATE TABLE IF NOT EXISTS Intento_Login (
     Fecha       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (ID_Intento),
     KEY ix_intento_correo (Correo, Fecha),
-    KEY ix_intento_ip (IP, Fecha)
+    KEY ix_intento_ip (IP, Fecha),
+    -- Borrado de los intentos que ya no mira ninguna ventana.
+    KEY ix_intento_fecha (Fecha)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- ---------------------------------------------------------------------------

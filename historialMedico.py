@@ -1,0 +1,230 @@
+"""The medical history of a patient: the nested timeline and antecedentes.
+
+The timeline costs the same five SELECTs whatever the record size (patient with historial,
+citas, diagnósticos, tratamientos, medicamentos — each filtered by ID_Paciente on its own
+index); the levels are nested in Python, never with a query per row.
+"""
+
+from datetime import date
+from typing import Optional
+
+from flask import Blueprint
+from pydantic import BaseModel, Field
+
+import paciente
+from api import Modelo, check_if_match, spec
+from auditoria import auditar
+from auth import autenticado, check_escritura_clinica, check_lectura_clinica, requiere, tiene
+from citas import SELECT_CITA, CitaOut, publica
+from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
+                     MedicamentoOut, TratamientoOut, hoy, publico, respuesta)
+from db import execute, query_all, query_one, transaction
+from errors import no_encontrado
+
+bp = Blueprint("historialMedico", __name__, url_prefix="/historial")
+
+SELECT_HISTORIAL = """
+    SELECT h.ID_Historial AS id_historial, h.ID_Paciente AS id_paciente,
+           h.Fecha_Creacion AS fecha_creacion, h.Antecedentes AS antecedentes,
+           h.Version AS _version
+      FROM `Historial_Médico` h
+"""
+
+PACIENTE_E_HISTORIAL = f"""
+    SELECT {paciente.COLUMNAS}, h.ID_Historial AS _id_historial,
+           h.Fecha_Creacion AS _fecha_creacion, h.Antecedentes AS _antecedentes,
+           h.Version AS _version_historial
+      FROM Paciente p
+      LEFT JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente
+     WHERE p.ID_Paciente = %s
+"""
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+class HistorialOut(BaseModel):
+    """The historial record of a patient (one per patient)."""
+
+    id_historial: int
+    id_paciente: int
+    fecha_creacion: date
+    antecedentes: Optional[str] = None
+
+
+class TratamientoConMedicamentos(TratamientoOut):
+    """A treatment with its prescriptions, newest first."""
+
+    medicamentos: list[MedicamentoOut]
+
+
+class DiagnosticoConTratamientos(DiagnosticoOut):
+    """A diagnosis with its treatments, newest first."""
+
+    tratamientos: list[TratamientoConMedicamentos]
+
+
+class HistorialCompleto(BaseModel):
+    """The nested timeline: patient, historial, citas and diagnoses, newest first."""
+
+    paciente: paciente.PacienteOut
+    historial: Optional[HistorialOut] = None
+    citas: list[CitaOut]
+    diagnosticos: list[DiagnosticoConTratamientos]
+
+
+class HistorialNuevo(Modelo):
+    """Body of POST /historial."""
+
+    id_paciente: int = Field(..., ge=1, le=2**31 - 1)
+
+
+class HistorialCambio(Modelo):
+    """Body of PATCH /historial/<id>."""
+
+    antecedentes: Optional[str] = Field(..., max_length=16000,
+                                        description="Antecedentes personales y familiares")
+
+
+# ---------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------
+
+def cargar_timeline(id_paciente):
+    """The nested history of a patient and its historial's version (no access check, no
+    audit), or 404. Five statements whatever the record size."""
+    row = query_one(PACIENTE_E_HISTORIAL, (id_paciente,))
+    if row is None:
+        raise no_encontrado("Paciente")
+    historial = None
+    if row["_id_historial"] is not None:
+        historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
+                     "fecha_creacion": row["_fecha_creacion"],
+                     "antecedentes": row["_antecedentes"]}
+    citas = query_all(SELECT_CITA + " WHERE c.ID_Paciente = %s "
+                      "ORDER BY c.Fecha DESC, c.Hora DESC, c.ID_Cita DESC", (id_paciente,))
+    diagnosticos = query_all(SELECT_DIAGNOSTICO + " WHERE d.ID_Paciente = %s "
+                             "ORDER BY d.Fecha DESC, d.`ID_Diagnóstico` DESC", (id_paciente,))
+    tratamientos = query_all(SELECT_TRATAMIENTO + " WHERE t.ID_Paciente = %s "
+                             "ORDER BY t.Fecha_Inicio DESC, t.ID_Tratamiento DESC", (id_paciente,))
+    medicamentos = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s "
+                             "ORDER BY m.ID_Medicamento DESC", (id_paciente,))
+    por_tratamiento = {}
+    for m in medicamentos:
+        por_tratamiento.setdefault(m["id_tratamiento"], []).append(publico(m))
+    por_diagnostico = {}
+    for t in tratamientos:
+        por_diagnostico.setdefault(t["id_diagnostico"], []).append(
+            {**publico(t), "medicamentos": por_tratamiento.get(t["id_tratamiento"], [])})
+    datos = {
+        "paciente": paciente.shape(row),
+        "historial": historial,
+        "citas": [publica(c) for c in citas],
+        "diagnosticos": [{**publico(d), "tratamientos": por_diagnostico.get(d["id_diagnostico"],
+                                                                            [])}
+                         for d in diagnosticos],
+    }
+    return datos, row["_version_historial"]
+
+
+def timeline(id_paciente):
+    """The nested history of a patient (no access check, no audit): the FHIR export's source."""
+    return cargar_timeline(id_paciente)[0]
+
+
+def respuesta_historial(id_paciente):
+    """GET of the nested history: clinical access rules, one audit row, the historial ETag."""
+    check_lectura_clinica(id_paciente)
+    datos, version = cargar_timeline(id_paciente)
+    historial = datos["historial"]
+    id_historial = historial["id_historial"] if historial else None
+    auditar("leer", "historial", id_historial, id_paciente=id_paciente)
+    if historial is None:
+        return datos
+    return respuesta(datos, id_historial, version)
+
+
+def cargar(id_historial, bloquear=False):
+    """The historial row, or 404 (`FOR UPDATE` inside a write transaction)."""
+    row = query_one(SELECT_HISTORIAL + " WHERE h.ID_Historial = %s"
+                    + (" FOR UPDATE" if bloquear else ""), (id_historial,))
+    if row is None:
+        raise no_encontrado("Historial")
+    return row
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+@bp.get("/paciente/<int:id_paciente>")
+@autenticado
+@spec(responses={200: HistorialCompleto}, tags=["historial"], errors=(403, 404),
+      summary="Historial clínico completo de un paciente")
+def get_historial_de_paciente(id_paciente):
+    """Paciente, historial, citas y diagnósticos con sus tratamientos y medicamentos, del más
+    reciente al más antiguo, con un número fijo de consultas SQL. El propio paciente, el
+    personal con `clinico:leer` o el médico tratante; otro médico, sólo con `X-Motivo-Acceso`
+    (10+ caracteres; queda auditado como `acceso_emergencia`)."""
+    return respuesta_historial(id_paciente)
+
+
+@paciente.bp.get("/<int:id_paciente>/historial")
+@autenticado
+@spec(responses={200: HistorialCompleto}, tags=["pacientes", "historial"], errors=(403, 404),
+      summary="Historial clínico completo de un paciente")
+def get_historial_paciente(id_paciente):
+    """Igual que `GET /historial/paciente/<id>`."""
+    return respuesta_historial(id_paciente)
+
+
+@bp.post("")
+@autenticado
+@spec(body=HistorialNuevo, responses={201: HistorialOut, 200: HistorialOut}, status=201,
+      errors=(403, 404), tags=["historial"], summary="Crear el historial de un paciente")
+def create_historial(body):
+    """Idempotente: 201 si se crea, 200 con el existente (uno por paciente).
+    `pacientes:escribir` o el médico tratante."""
+    if not tiene("pacientes:escribir"):
+        check_escritura_clinica(body.id_paciente)
+    paciente.check_paciente_existe(body.id_paciente)
+    with transaction():
+        creado = execute("INSERT IGNORE INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) "
+                         "VALUES (%s, %s)", (body.id_paciente, hoy()))
+        row = query_one(SELECT_HISTORIAL + " WHERE h.ID_Paciente = %s", (body.id_paciente,))
+        if creado:
+            auditar("crear", "historial", row["id_historial"], id_paciente=body.id_paciente)
+    return respuesta(publico(row), row["id_historial"], row["_version"],
+                     status=201 if creado else 200,
+                     location=f"/historial/{row['id_historial']}" if creado else None)
+
+
+@bp.get("/<int:id_historial>")
+@autenticado
+@spec(responses={200: HistorialOut}, tags=["historial"], errors=(403, 404),
+      summary="Consultar un historial (sin el detalle)")
+def get_historial(id_historial):
+    """Los antecedentes y su `ETag` (para `PATCH` con `If-Match`); mismas reglas de acceso."""
+    row = cargar(id_historial)
+    check_lectura_clinica(row["id_paciente"])
+    auditar("leer", "historial", id_historial, id_paciente=row["id_paciente"])
+    return respuesta(publico(row), id_historial, row["_version"])
+
+
+@bp.patch("/<int:id_historial>")
+@requiere("clinico:escribir")
+@spec(body=HistorialCambio, responses={200: HistorialOut}, tags=["historial"],
+      errors=(403, 404), summary="Modificar los antecedentes")
+def update_historial(id_historial, body):
+    """Sólo el médico tratante (`clinico:escribir` y el paciente bajo su cuidado).
+    Admite `If-Match`."""
+    with transaction():
+        row = cargar(id_historial, bloquear=True)
+        check_escritura_clinica(row["id_paciente"])
+        check_if_match(id_historial, row["_version"])
+        execute("UPDATE `Historial_Médico` SET Antecedentes = %s, Version = Version + 1 "
+                "WHERE ID_Historial = %s", (body.antecedentes, id_historial))
+        auditar("actualizar", "historial", id_historial, id_paciente=row["id_paciente"])
+        row = cargar(id_historial)
+    return respuesta(publico(row), id_historial, row["_version"])

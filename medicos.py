@@ -1,0 +1,303 @@
+"""Doctors: directory, their patients and their free slots."""
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Optional
+
+from flask import Blueprint, current_app, g
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from auditoria import auditar
+from auth import ahora_local, autenticado, requiere, tiene
+from citas import busy_slots
+from clinico import auditar_lectura, cambios, publico, respuesta
+from db import execute, query_all, query_one, transaction
+from errors import no_encontrado, prohibido
+from paciente import (COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409,
+                      like_palabra, normalize)
+from paciente import shape as shape_paciente
+
+bp = Blueprint("medicos", __name__, url_prefix="/medicos")
+
+Nombre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Licencia = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Correo = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+class MedicoDatos(Modelo):
+    """Body of POST and PUT /medicos (PUT replaces the whole record)."""
+
+    nombre: Nombre
+    especialidad: Nombre = Field(..., examples=["Cardiología"])
+    telefono: str = Field(..., examples=["+34 600 123 456"],
+                          description="7–20 caracteres: dígitos, espacios, + o -")
+    correo: Optional[Correo] = None
+    licencia: Optional[Licencia] = Field(None, description="Número de colegiado (único)")
+
+    _telefono = field_validator("telefono")(check_telefono)
+    _correo = field_validator("correo")(check_correo)
+
+
+class MedicoCambio(MedicoDatos):
+    """Body of PATCH /medicos/<id>: only the fields to change."""
+
+    nombre: Optional[Nombre] = None
+    especialidad: Optional[Nombre] = None
+    telefono: Optional[str] = Field(None, examples=["+34 600 123 456"])
+
+
+class FiltroMedicos(Pagina):
+    """Filters of GET /medicos."""
+
+    especialidad: Optional[str] = Field(None, max_length=100)
+    q: Optional[str] = Field(None, max_length=100,
+                             description="Inicio de palabras del nombre (sin tildes)")
+    activo: Optional[bool] = None
+
+
+class FiltroDisponibilidad(Modelo):
+    """Query of GET /medicos/<id>/disponibilidad."""
+
+    fecha: date = Field(..., description="YYYY-MM-DD")
+    duracion_min: Optional[int] = Field(None, ge=5, le=240,
+                                        description="Por omisión, DURACION_CITA_MIN")
+
+
+class MedicoOut(BaseModel):
+    """A doctor."""
+
+    id_medico: int
+    nombre: str
+    especialidad: str
+    telefono: str
+    correo: Optional[str] = None
+    licencia: Optional[str] = None
+    activo: bool
+    creado_en: datetime
+    actualizado_en: datetime
+
+
+class PacienteDelMedico(PacienteOut):
+    """A patient of the doctor and how many (non-cancelled) citas they have together."""
+
+    total_citas: int
+
+
+class Disponibilidad(BaseModel):
+    """Free start times of a doctor on a day."""
+
+    fecha: date
+    duracion_min: int
+    libres: list[str] = Field(..., examples=[["08:00", "08:30"]])
+
+
+# ---------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------
+
+SELECT_MEDICO = """
+    SELECT m.`ID_Médico` AS id_medico, m.Nombre AS nombre, m.Especialidad AS especialidad,
+           m.`Teléfono` AS telefono, m.Correo AS correo, m.Licencia AS licencia,
+           m.Activo AS activo, m.Creado_En AS creado_en, m.Actualizado_En AS actualizado_en,
+           m.Version AS _version, m.Nombre_Normalizado AS _orden_nombre
+      FROM `Médico` m
+"""
+
+COLUMNA = {"nombre": "Nombre", "especialidad": "Especialidad", "telefono": "`Teléfono`",
+           "correo": "Correo", "licencia": "Licencia"}
+ORDEN_MEDICOS = Orden(columns=("m.Nombre_Normalizado", "m.`ID_Médico`"),
+                      keys=("_orden_nombre", "id_medico"))
+ORDEN_PACIENTES = Orden(columns=("p.Nombre_Normalizado", "p.ID_Paciente"),
+                        keys=("_orden_nombre", "id_paciente"))
+
+
+def shape(row):
+    """The contract's doctor object from a SELECT_MEDICO row."""
+    return {**publico(row), "activo": bool(row["activo"])}
+
+
+def cargar(id_medico, bloquear=False):
+    """The SELECT_MEDICO row, or 404 (`FOR UPDATE` inside a write transaction)."""
+    row = query_one(SELECT_MEDICO + " WHERE m.`ID_Médico` = %s"
+                    + (" FOR UPDATE" if bloquear else ""), (id_medico,))
+    if row is None:
+        raise no_encontrado("Médico")
+    return row
+
+
+def actualizar(id_medico, campos):
+    """Apply `campos` (API names) under If-Match; answer 200 with the new ETag."""
+    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+        actual = cargar(id_medico, bloquear=True)
+        check_if_match(id_medico, actual["_version"])
+        sets = [f"{COLUMNA[k]} = %s" for k in campos]
+        params = list(campos.values())
+        if "nombre" in campos:
+            sets.append("Nombre_Normalizado = %s")
+            params.append(normalize(campos["nombre"])[:100])
+        execute(f"UPDATE `Médico` SET {', '.join(sets)}, Version = Version + 1 "
+                "WHERE `ID_Médico` = %s", params + [id_medico])
+        auditar("actualizar", "medico", id_medico)
+        row = cargar(id_medico)
+    return respuesta(shape(row), id_medico, row["_version"])
+
+
+def libres(id_medico, fecha, duracion):
+    """Start times ('HH:MM') of `duracion`-minute slots free on `fecha`.
+
+    Slots start every DURACION_CITA_MIN from HORARIO_INICIO and end by HORARIO_FIN; a slot
+    is taken when a non-cancelled cita overlaps it (Inicio < fin_slot AND Fin > inicio_slot)
+    and gone when it starts before the clinic's current time.
+    """
+    cfg = current_app.config
+    paso = timedelta(minutes=cfg["DURACION_CITA_MIN"])
+    largo = timedelta(minutes=duracion)
+    inicio, cierre = (datetime.combine(fecha, cfg["HORARIO_INICIO"]),
+                      datetime.combine(fecha, cfg["HORARIO_FIN"]))
+    ocupado = busy_slots(id_medico, inicio, cierre)
+    ahora = ahora_local()
+    horas, slot = [], inicio
+    while slot + largo <= cierre:
+        fin = slot + largo
+        if slot >= ahora and not any(i < fin and f > slot for i, f in ocupado):
+            horas.append(slot.strftime("%H:%M"))
+        slot += paso
+    return horas
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+@bp.get("")
+@autenticado
+@spec(query=FiltroMedicos, responses={200: Lista[MedicoOut]}, tags=["medicos"],
+      summary="Directorio de médicos")
+def list_medicos(query):
+    """Por nombre; filtros `especialidad` (exacta, sin distinguir mayúsculas), `q` (inicio
+    de palabras del nombre) y `activo`. Cualquier usuario autenticado."""
+    where, params = "", []
+    if query.especialidad:
+        where += " AND m.Especialidad = %s"
+        params.append(query.especialidad.strip())
+    if query.activo is not None:
+        where += " AND m.Activo = %s"
+        params.append(query.activo)
+    for palabra in normalize(query.q or "").split():
+        where += " AND CONCAT(' ', m.Nombre_Normalizado) LIKE %s"
+        params.append(like_palabra(palabra))
+    after_sql, after_params = ORDEN_MEDICOS.after(query.cursor)
+    rows = query_all(SELECT_MEDICO + " WHERE TRUE" + where + after_sql + " "
+                     + ORDEN_MEDICOS.order_by() + " LIMIT %s",
+                     params + after_params + [query.limite + 1])
+    total = None
+    if query.total:
+        total = query_one("SELECT COUNT(*) AS n FROM `Médico` m WHERE TRUE" + where, params)["n"]
+    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape)
+
+
+@bp.get("/<int:id_medico>")
+@autenticado
+@spec(responses={200: MedicoOut}, tags=["medicos"], errors=(404,), summary="Consultar un médico")
+def get_medico(id_medico):
+    """Cualquier usuario autenticado. Lleva `ETag`."""
+    row = cargar(id_medico)
+    return respuesta(shape(row), id_medico, row["_version"])
+
+
+@bp.post("")
+@requiere("medicos:escribir")
+@spec(body=MedicoDatos, responses={201: MedicoOut}, status=201, errors=(409,), tags=["medicos"],
+      summary="Registrar un médico")
+def create_medico(body):
+    """Licencia repetida → 409."""
+    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+        id_medico = execute(
+            "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
+            "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
+            (body.nombre, normalize(body.nombre)[:100], body.especialidad, body.telefono,
+             body.correo, body.licencia))
+        auditar("crear", "medico", id_medico)
+    row = cargar(id_medico)
+    return respuesta(shape(row), id_medico, row["_version"], status=201,
+                     location=f"/medicos/{id_medico}")
+
+
+@bp.put("/<int:id_medico>")
+@requiere("medicos:escribir")
+@spec(body=MedicoDatos, responses={200: MedicoOut}, tags=["medicos"], errors=(404, 409),
+      summary="Reemplazar los datos de un médico")
+def replace_medico(id_medico, body):
+    """Todos los campos; los opcionales omitidos quedan vacíos. Admite `If-Match`."""
+    return actualizar(id_medico, body.model_dump())
+
+
+@bp.patch("/<int:id_medico>")
+@requiere("medicos:escribir")
+@spec(body=MedicoCambio, responses={200: MedicoOut}, tags=["medicos"], errors=(404, 409),
+      summary="Modificar algunos datos de un médico")
+def update_medico(id_medico, body):
+    """Sólo los campos enviados. Admite `If-Match`."""
+    return actualizar(id_medico, cambios(body, obligatorios=("nombre", "especialidad",
+                                                             "telefono")))
+
+
+@bp.delete("/<int:id_medico>")
+@requiere("medicos:escribir")
+@spec(responses={204: None}, status=204, tags=["medicos"], errors=(404,),
+      summary="Dar de baja un médico")
+def delete_medico(id_medico):
+    """No se borra: queda `activo: false` (no admite citas nuevas). Admite `If-Match`."""
+    with transaction():
+        actual = cargar(id_medico, bloquear=True)
+        check_if_match(id_medico, actual["_version"])
+        execute("UPDATE `Médico` SET Activo = FALSE, Version = Version + 1 "
+                "WHERE `ID_Médico` = %s", (id_medico,))
+        auditar("anular", "medico", id_medico)
+    return "", 204
+
+
+@bp.get("/<int:id_medico>/pacientes")
+@autenticado
+@spec(query=Pagina, responses={200: Lista[PacienteDelMedico]}, tags=["medicos"],
+      errors=(403, 404), summary="Pacientes de un médico")
+def list_pacientes_medico(id_medico, query):
+    """Pacientes con alguna cita no cancelada con este médico, por nombre, con `total_citas`.
+    El propio médico, o el personal con `pacientes:leer` que no es médico (un médico no ve la
+    lista de otro). Cada paciente mostrado queda auditado."""
+    es_el_medico = g.usuario["id_medico"] == id_medico
+    if not (es_el_medico or (tiene("pacientes:leer") and g.usuario["id_medico"] is None)):
+        raise prohibido("Sólo puede ver sus propios pacientes")
+    cargar(id_medico)
+    after_sql, after_params = ORDEN_PACIENTES.after(query.cursor)
+    rows = query_all(
+        f"SELECT {COLUMNAS}, COUNT(*) AS total_citas FROM Cita c "
+        "JOIN Paciente p ON p.ID_Paciente = c.ID_Paciente "
+        "WHERE c.`ID_Médico` = %s AND c.Estado <> 'Cancelada'" + after_sql
+        + " GROUP BY p.ID_Paciente " + ORDEN_PACIENTES.order_by() + " LIMIT %s",
+        [id_medico] + after_params + [query.limite + 1])
+    total = None
+    if query.total:
+        total = query_one("SELECT COUNT(DISTINCT ID_Paciente) AS n FROM Cita "
+                          "WHERE `ID_Médico` = %s AND Estado <> 'Cancelada'", (id_medico,))["n"]
+    auditar_lectura("paciente", rows[:query.limite], "id_paciente")
+    return page(rows, query, ORDEN_PACIENTES, total=total, shape=shape_paciente)
+
+
+@bp.get("/<int:id_medico>/disponibilidad")
+@autenticado
+@spec(query=FiltroDisponibilidad, responses={200: Disponibilidad}, tags=["medicos"],
+      errors=(404,), summary="Horas libres de un médico en un día")
+def get_disponibilidad(id_medico, query):
+    """Inicios de hueco libres dentro del horario de la clínica (`HORARIO_INICIO`–
+    `HORARIO_FIN`, cada `DURACION_CITA_MIN`), sin el tiempo ocupado por citas no canceladas
+    ni las horas ya pasadas. Médico inexistente o de baja → 404."""
+    if not cargar(id_medico)["activo"]:
+        raise no_encontrado("Médico")
+    duracion = query.duracion_min or current_app.config["DURACION_CITA_MIN"]
+    return {"fecha": query.fecha, "duracion_min": duracion,
+            "libres": libres(id_medico, query.fecha, duracion)}

@@ -1,0 +1,501 @@
+"""Patients: demographics, search, their citas and access log (their history: historialMedico).
+
+Search (`GET /pacientes?q=`) walks a word-prefix table. Paciente_Prefijo holds, for every
+word of the normalised name, its prefixes of 1 to 4 letters together with a copy of the sort
+key (Nombre_Normalizado) and the id. A query takes the first (up to) four letters of its
+longest word, walks `PRIMARY (Prefijo, Nombre_Normalizado, ID_Paciente)` (orden nombre) or
+`ix_prefijo_id (Prefijo, ID_Paciente)` (orden id) already in the requested order, and checks
+the full words against the patient's normalised name; it stops after one page, so its cost
+grows with the page, not with the table. The exact `documento` is a second, unique-index
+branch of the same UNION.
+
+Every patient shown is audited: a list writes one `leer` row per patient of the page (one
+multi-row INSERT), so `/pacientes/<id>/accesos` also shows who saw the patient in a list.
+"""
+
+import re
+import unicodedata
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Literal, Optional
+
+from flask import Blueprint, g
+from mysql.connector import errors as db_errors
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from auditoria import auditar
+from auth import (ahora_local, autenticado, check_lectura_paciente, es_el_paciente, requiere,
+                  tiene)
+from citas import SELECT_CITA, CitaOut, publica
+from clinico import auditar_lectura, cambios, publico, respuesta
+from db import execute, executemany, query_all, query_one, transaction
+from errors import conflicto, no_encontrado, prohibido
+
+bp = Blueprint("paciente", __name__, url_prefix="/pacientes")
+
+ER_DUP_ENTRY = 1062
+PREFIJO_MAX = 4
+CAMPOS_DEL_PACIENTE = {"telefono", "correo", "direccion"}
+CORREO_PATRON = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+TELEFONO_PATRON = re.compile(r"^[0-9 +\-]{7,20}$")
+
+Genero = Literal["Masculino", "Femenino", "Otro"]
+TipoSangre = Literal["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"]
+
+
+def normalize(text):
+    """Lower case without accents: the key that search and sort use."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def prefijos(nombre_normalizado):
+    """The distinct 1..4-letter prefixes of every word of a normalised name."""
+    return sorted({w[:n] for w in nombre_normalizado.split()
+                   for n in range(1, min(PREFIJO_MAX, len(w)) + 1)})
+
+
+def check_correo(value):
+    """A plausible e-mail address (local@dominio.tld), or ValueError in Spanish."""
+    if value is not None and not CORREO_PATRON.match(value):
+        raise ValueError("no es un correo electrónico válido")
+    return value
+
+
+def check_telefono(value):
+    """7–20 characters of digits, spaces, '+' and '-', with at least one digit."""
+    if value is not None and not (TELEFONO_PATRON.match(value) and any(c.isdigit() for c in value)):
+        raise ValueError("debe tener de 7 a 20 caracteres: dígitos, espacios, + o -")
+    return value
+
+
+@contextmanager
+def duplicado_es_409(mensaje):
+    """Turn a UNIQUE violation raised in the block into 409 `conflicto`."""
+    try:
+        yield
+    except db_errors.IntegrityError as err:
+        if err.errno != ER_DUP_ENTRY:
+            raise
+        raise conflicto(mensaje) from None
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+class PacienteDatos(Modelo):
+    """Body of POST and PUT /pacientes: every field (PUT replaces the whole record)."""
+
+    nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    fecha_nacimiento: date = Field(..., description="Entre 1900-01-01 y hoy")
+    genero: Genero
+    telefono: str = Field(..., examples=["+34 600 123 456"],
+                          description="7–20 caracteres: dígitos, espacios, + o -")
+    documento: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                         max_length=30)]] = None
+    correo: Optional[Annotated[str, StringConstraints(strip_whitespace=True,
+                                                      max_length=254)]] = None
+    direccion: Optional[Annotated[str, StringConstraints(strip_whitespace=True,
+                                                         max_length=255)]] = None
+    tipo_sangre: Optional[TipoSangre] = None
+    alergias: Optional[Annotated[str, StringConstraints(max_length=5000)]] = None
+
+    @field_validator("fecha_nacimiento")
+    @classmethod
+    def nacimiento_valido(cls, value):
+        if value is not None and not date(1900, 1, 1) <= value <= ahora_local().date():
+            raise ValueError("debe estar entre 1900-01-01 y hoy")
+        return value
+
+    _telefono = field_validator("telefono")(check_telefono)
+    _correo = field_validator("correo")(check_correo)
+
+
+class PacienteCambio(PacienteDatos):
+    """Body of PATCH /pacientes/<id>: only the fields to change (a patient: contact only)."""
+
+    nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                      max_length=100)]] = None
+    fecha_nacimiento: Optional[date] = None
+    genero: Optional[Genero] = None
+    telefono: Optional[str] = Field(None, examples=["+34 600 123 456"])
+
+
+class FiltroPacientes(Pagina):
+    """Search and filters of GET /pacientes."""
+
+    q: Optional[str] = Field(None, max_length=100,
+                             description="Inicio de cualquier palabra del nombre (sin distinguir "
+                                         "mayúsculas ni tildes) o el documento exacto")
+    genero: Optional[Genero] = None
+    activo: Optional[bool] = None
+    orden: Literal["nombre", "-nombre", "id", "-id"] = "nombre"
+
+
+class PacienteOut(BaseModel):
+    """A patient's demographics."""
+
+    id_paciente: int
+    nombre: str
+    fecha_nacimiento: date
+    edad: int
+    genero: Genero
+    telefono: str
+    documento: Optional[str] = None
+    correo: Optional[str] = None
+    direccion: Optional[str] = None
+    tipo_sangre: Optional[TipoSangre] = None
+    alergias: Optional[str] = None
+    activo: bool
+    creado_en: datetime
+    actualizado_en: datetime
+
+
+class AccesoOut(BaseModel):
+    """One audit row about a patient: who did what, when, and why (break-the-glass)."""
+
+    id_auditoria: int
+    fecha: datetime
+    id_usuario: Optional[int] = None
+    usuario: Optional[str] = None
+    rol: Optional[str] = None
+    accion: str
+    recurso: str
+    id_recurso: Optional[str] = None
+    motivo: Optional[str] = None
+    emergencia: bool
+
+
+# ---------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------
+
+COLUMNAS = """p.ID_Paciente AS id_paciente, p.Nombre AS nombre,
+           p.Fecha_Nacimiento AS fecha_nacimiento, p.`Género` AS genero,
+           p.`Teléfono` AS telefono, p.Documento AS documento, p.Correo AS correo,
+           p.Direccion AS direccion, p.Tipo_Sangre AS tipo_sangre, p.Alergias AS alergias,
+           p.Activo AS activo, p.Creado_En AS creado_en, p.Actualizado_En AS actualizado_en,
+           p.Version AS _version, p.Nombre_Normalizado AS _orden_nombre"""
+SELECT_PACIENTE = f"SELECT {COLUMNAS} FROM Paciente p"
+
+# API field → column, the only names an UPDATE may set.
+COLUMNA = {"nombre": "Nombre", "fecha_nacimiento": "Fecha_Nacimiento", "genero": "`Género`",
+           "telefono": "`Teléfono`", "documento": "Documento", "correo": "Correo",
+           "direccion": "Direccion", "tipo_sangre": "Tipo_Sangre", "alergias": "Alergias"}
+
+# orden → (sort columns without table alias, row keys of the cursor, descending).
+ORDENES = {
+    "nombre": (("Nombre_Normalizado", "ID_Paciente"), ("_orden_nombre", "id_paciente"), False),
+    "-nombre": (("Nombre_Normalizado", "ID_Paciente"), ("_orden_nombre", "id_paciente"), True),
+    "id": (("ID_Paciente",), ("id_paciente",), False),
+    "-id": (("ID_Paciente",), ("id_paciente",), True),
+}
+
+# The index that already holds the rows in the requested order. Named in the query because
+# both engines otherwise cost the equally covering PRIMARY / ix_prefijo_id (or a filter
+# index) the same and may pick the one that needs a filesort of every match.
+INDICE_PREFIJO = {"nombre": "PRIMARY", "id": "ix_prefijo_id"}
+INDICE_PACIENTE = {  # (orden, filtra género, filtra activo) → index
+    ("nombre", True, False): "ix_paciente_genero_nombre",
+    ("nombre", True, True): "ix_paciente_genero_nombre",
+    ("nombre", False, True): "ix_paciente_activo_nombre",
+    ("nombre", False, False): "ix_paciente_nombre",
+    ("id", True, False): "ix_paciente_genero_id",
+    ("id", True, True): "ix_paciente_genero_id",
+    ("id", False, True): "ix_paciente_activo_id",
+    ("id", False, False): "PRIMARY",
+}
+
+
+def edad(nacimiento, hoy):
+    """Whole years between the birth date and `hoy`."""
+    return hoy.year - nacimiento.year - ((hoy.month, hoy.day) < (nacimiento.month, nacimiento.day))
+
+
+def shape(row):
+    """The contract's patient object from a SELECT_PACIENTE row."""
+    out = publico(row)
+    out["activo"] = bool(out["activo"])
+    out["edad"] = edad(row["fecha_nacimiento"], ahora_local().date())
+    return out
+
+
+def like_palabra(palabra):
+    """A LIKE argument for `% <palabra>%` with the user's % and _ taken literally."""
+    return "% " + palabra.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_sql(query):
+    """The SELECT of one page of GET /pacientes, its COUNT, and their params.
+
+    Pure (no request state), so `bench/explain_busqueda.py` can EXPLAIN exactly what the
+    endpoint runs. Column names come only from ORDENES.
+    """
+    columns, keys, desc = ORDENES[query.orden]
+    filtros, filtro_params = "", []
+    if query.genero is not None:
+        filtros += " AND p.`Género` = %s"
+        filtro_params.append(query.genero)
+    if query.activo is not None:
+        filtros += " AND p.Activo = %s"
+        filtro_params.append(query.activo)
+    palabras = normalize(query.q or "").split()
+    limit = query.limite + 1
+    por = query.orden.lstrip("-")
+    if not palabras:
+        orden = Orden([f"p.{c}" for c in columns], keys, desc)
+        after_sql, after_params = orden.after(query.cursor)
+        indice = INDICE_PACIENTE[por, query.genero is not None, query.activo is not None]
+        sql = (f"SELECT {COLUMNAS} FROM Paciente p FORCE INDEX ({indice}) "
+               f"WHERE TRUE{filtros}{after_sql} {orden.order_by()} LIMIT %s")
+        count = f"SELECT COUNT(*) AS n FROM Paciente p WHERE TRUE{filtros}"
+        return sql, filtro_params + after_params + [limit], count, filtro_params
+
+    # The longest word is the most selective one to drive the index walk.
+    guia = max(palabras, key=len)[:PREFIJO_MAX]
+    likes = " AND CONCAT(' ', p.Nombre_Normalizado) LIKE %s" * len(palabras)
+    like_params = [like_palabra(w) for w in palabras]
+    por_prefijo = Orden([f"pp.{c}" for c in columns], keys, desc)
+    por_documento = Orden([f"p.{c}" for c in columns], keys, desc)
+    fuera = Orden(keys, keys, desc)
+    after_pp, after_pp_params = por_prefijo.after(query.cursor)
+    after_doc, after_doc_params = por_documento.after(query.cursor)
+    documento = (query.q or "").strip()
+    nombre_sql = (f"FROM Paciente_Prefijo pp FORCE INDEX ({INDICE_PREFIJO[por]}) "
+                  "JOIN Paciente p ON p.ID_Paciente = pp.ID_Paciente "
+                  f"WHERE pp.Prefijo = %s{likes}{filtros}")
+    documento_sql = f"FROM Paciente p WHERE p.Documento = %s{filtros}"
+    sql = (f"(SELECT STRAIGHT_JOIN {COLUMNAS} {nombre_sql}{after_pp} {por_prefijo.order_by()} "
+           f"LIMIT %s) UNION (SELECT {COLUMNAS} {documento_sql}{after_doc}) "
+           f"{fuera.order_by()} LIMIT %s")
+    params = ([guia] + like_params + filtro_params + after_pp_params + [limit]
+              + [documento] + filtro_params + after_doc_params + [limit])
+    count = (f"SELECT COUNT(*) AS n FROM ((SELECT STRAIGHT_JOIN p.ID_Paciente {nombre_sql}) "
+             f"UNION (SELECT p.ID_Paciente {documento_sql})) x")
+    count_params = [guia] + like_params + filtro_params + [documento] + filtro_params
+    return sql, params, count, count_params
+
+
+def cargar(id_paciente, bloquear=False):
+    """The SELECT_PACIENTE row, or 404 (`FOR UPDATE` inside a write transaction)."""
+    row = query_one(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s"
+                    + (" FOR UPDATE" if bloquear else ""), (id_paciente,))
+    if row is None:
+        raise no_encontrado("Paciente")
+    return row
+
+
+def guardar_prefijos(id_paciente, nombre_normalizado):
+    """Replace the patient's search prefixes (call inside the transaction of the name change)."""
+    execute("DELETE FROM Paciente_Prefijo WHERE ID_Paciente = %s", (id_paciente,))
+    executemany("INSERT INTO Paciente_Prefijo (Prefijo, Nombre_Normalizado, ID_Paciente) "
+                "VALUES (%s, %s, %s)",
+                [(p, nombre_normalizado, id_paciente) for p in prefijos(nombre_normalizado)])
+
+
+def crear_paciente(datos):
+    """Insert a patient, its search prefixes and its Historial; returns the id.
+
+    Runs in the caller's transaction when there is one (user creation, registration).
+    """
+    nombre_normalizado = normalize(datos["nombre"])[:100]
+    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
+        id_paciente = execute(
+            "INSERT INTO Paciente (Nombre, Nombre_Normalizado, Fecha_Nacimiento, `Género`, "
+            "`Teléfono`, Documento, Correo, Direccion, Tipo_Sangre, Alergias) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (datos["nombre"], nombre_normalizado, datos["fecha_nacimiento"], datos["genero"],
+             datos["telefono"], datos.get("documento"), datos.get("correo"),
+             datos.get("direccion"), datos.get("tipo_sangre"), datos.get("alergias")))
+        guardar_prefijos(id_paciente, nombre_normalizado)
+        execute("INSERT INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) VALUES (%s, %s)",
+                (id_paciente, ahora_local().date()))
+        auditar("crear", "paciente", id_paciente, id_paciente=id_paciente)
+    return id_paciente
+
+
+def actualizar(id_paciente, campos):
+    """Apply `campos` (API names) under If-Match, keep the prefixes in sync; answer 200."""
+    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
+        actual = cargar(id_paciente, bloquear=True)
+        check_if_match(id_paciente, actual["_version"])
+        sets = [f"{COLUMNA[k]} = %s" for k in campos]
+        params = list(campos.values())
+        if "nombre" in campos:
+            nombre_normalizado = normalize(campos["nombre"])[:100]
+            sets.append("Nombre_Normalizado = %s")
+            params.append(nombre_normalizado)
+            if nombre_normalizado != actual["_orden_nombre"]:
+                guardar_prefijos(id_paciente, nombre_normalizado)
+        execute(f"UPDATE Paciente SET {', '.join(sets)}, Version = Version + 1 "
+                "WHERE ID_Paciente = %s", params + [id_paciente])
+        auditar("actualizar", "paciente", id_paciente, id_paciente=id_paciente)
+        row = cargar(id_paciente)
+    return respuesta(shape(row), id_paciente, row["_version"])
+
+
+def check_paciente_existe(id_paciente):
+    """404 when there is no such patient."""
+    if query_one("SELECT 1 AS si FROM Paciente WHERE ID_Paciente = %s", (id_paciente,)) is None:
+        raise no_encontrado("Paciente")
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+@bp.get("")
+@requiere("pacientes:leer")
+@spec(query=FiltroPacientes, responses={200: Lista[PacienteOut]}, tags=["pacientes"],
+      summary="Buscar y listar pacientes")
+def list_pacientes(query):
+    """`q` encuentra el inicio de cualquier palabra del nombre (sin distinguir mayúsculas ni
+    tildes: `jose` y `pér` encuentran a «José Pérez») o el documento exacto. Orden `nombre`
+    (por omisión), `-nombre`, `id` o `-id`; paginación por cursor. Cada paciente mostrado
+    queda auditado (`leer`)."""
+    sql, params, count_sql, count_params = search_sql(query)
+    rows = query_all(sql, params)
+    total = query_one(count_sql, count_params)["n"] if query.total else None
+    auditar_lectura("paciente", rows[:query.limite], "id_paciente")
+    _, keys, desc = ORDENES[query.orden]
+    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape)
+
+
+@bp.post("")
+@requiere("pacientes:escribir")
+@spec(body=PacienteDatos, responses={201: PacienteOut}, status=201, errors=(409,),
+      tags=["pacientes"], summary="Registrar un paciente")
+def create_paciente(body):
+    """Crea el paciente y su historial en una transacción. Documento repetido → 409."""
+    id_paciente = crear_paciente(body.model_dump())
+    row = cargar(id_paciente)
+    return respuesta(shape(row), id_paciente, row["_version"], status=201,
+                     location=f"/pacientes/{id_paciente}")
+
+
+@bp.get("/<int:id_paciente>")
+@autenticado
+@spec(responses={200: PacienteOut}, tags=["pacientes"], errors=(403, 404),
+      summary="Consultar un paciente")
+def get_paciente(id_paciente):
+    """El personal con `pacientes:leer`, o el propio paciente. Lleva `ETag`."""
+    check_lectura_paciente(id_paciente)
+    row = cargar(id_paciente)
+    auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
+    return respuesta(shape(row), id_paciente, row["_version"])
+
+
+@bp.put("/<int:id_paciente>")
+@requiere("pacientes:escribir")
+@spec(body=PacienteDatos, responses={200: PacienteOut}, tags=["pacientes"], errors=(404, 409),
+      summary="Reemplazar los datos de un paciente")
+def replace_paciente(id_paciente, body):
+    """Todos los campos; los opcionales omitidos quedan vacíos. Admite `If-Match`."""
+    return actualizar(id_paciente, body.model_dump())
+
+
+@bp.patch("/<int:id_paciente>")
+@autenticado
+@spec(body=PacienteCambio, responses={200: PacienteOut}, tags=["pacientes"],
+      errors=(403, 404, 409), summary="Modificar algunos datos de un paciente")
+def update_paciente(id_paciente, body):
+    """`pacientes:escribir`, o el propio paciente sólo para `telefono`, `correo` y `direccion`
+    (cualquier otro campo → 403). Admite `If-Match`."""
+    campos = cambios(body, obligatorios=("nombre", "fecha_nacimiento", "genero", "telefono"))
+    if not tiene("pacientes:escribir"):
+        if not es_el_paciente(id_paciente):
+            raise prohibido("Sólo puede modificar sus propios datos")
+        if set(campos) - CAMPOS_DEL_PACIENTE:
+            raise prohibido("Un paciente sólo puede cambiar telefono, correo y direccion")
+    return actualizar(id_paciente, campos)
+
+
+@bp.delete("/<int:id_paciente>")
+@requiere("pacientes:escribir")
+@spec(responses={204: None}, status=204, tags=["pacientes"], errors=(404,),
+      summary="Dar de baja un paciente")
+def delete_paciente(id_paciente):
+    """No se borra: queda `activo: false` y sigue legible. Admite `If-Match`."""
+    with transaction():
+        actual = cargar(id_paciente, bloquear=True)
+        check_if_match(id_paciente, actual["_version"])
+        execute("UPDATE Paciente SET Activo = FALSE, Version = Version + 1 "
+                "WHERE ID_Paciente = %s", (id_paciente,))
+        auditar("anular", "paciente", id_paciente, id_paciente=id_paciente)
+    return "", 204
+
+
+# ---------------------------------------------------------------------------
+# The patient's citas, history and access log
+# ---------------------------------------------------------------------------
+
+ORDEN_CITAS = Orden(columns=("c.Fecha", "c.Hora", "c.ID_Cita"), keys=("fecha", "hora", "id_cita"))
+
+
+def check_ver_citas(id_paciente):
+    """A patient's citas: the patient, `citas:gestionar` staff, or a doctor (only theirs).
+
+    Returns the doctor id the list is limited to, or None.
+    """
+    if es_el_paciente(id_paciente) or tiene("citas:gestionar"):
+        return None
+    if g.usuario["id_medico"] is not None and tiene("pacientes:leer"):
+        return g.usuario["id_medico"]
+    raise prohibido("Sólo puede ver sus propias citas")
+
+
+@bp.get("/<int:id_paciente>/citas")
+@autenticado
+@spec(query=Pagina, responses={200: Lista[CitaOut]}, tags=["pacientes"], errors=(403, 404),
+      summary="Citas de un paciente")
+def list_citas_paciente(id_paciente, query):
+    """Por fecha y hora. El propio paciente y el personal con `citas:gestionar` ven todas;
+    un médico, sólo las suyas con ese paciente."""
+    id_medico = check_ver_citas(id_paciente)
+    check_paciente_existe(id_paciente)
+    where, params = " WHERE c.ID_Paciente = %s", [id_paciente]
+    if id_medico is not None:
+        where += " AND c.`ID_Médico` = %s"
+        params.append(id_medico)
+    after_sql, after_params = ORDEN_CITAS.after(query.cursor)
+    rows = query_all(SELECT_CITA + where + after_sql + " " + ORDEN_CITAS.order_by() + " LIMIT %s",
+                     params + after_params + [query.limite + 1])
+    total = None
+    if query.total:
+        total = query_one("SELECT COUNT(*) AS n FROM Cita c" + where, params)["n"]
+    auditar_lectura("cita", rows[:query.limite], "id_cita")
+    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+
+
+ORDEN_ACCESOS = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
+
+
+@bp.get("/<int:id_paciente>/accesos")
+@autenticado
+@spec(query=Pagina, responses={200: Lista[AccesoOut]}, tags=["pacientes"], errors=(403, 404),
+      summary="Quién leyó o cambió los datos del paciente")
+def list_accesos(id_paciente, query):
+    """Registro de auditoría del paciente, del más reciente al más antiguo: usuario, rol,
+    acción, recurso, fecha y motivo (acceso de emergencia). Para el propio paciente y
+    `auditoria:leer`."""
+    if not (es_el_paciente(id_paciente) or tiene("auditoria:leer")):
+        raise prohibido("Sólo el paciente o un auditor pueden ver sus accesos")
+    check_paciente_existe(id_paciente)
+    after_sql, after_params = ORDEN_ACCESOS.after(query.cursor)
+    rows = query_all(
+        "SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, a.ID_Usuario AS id_usuario, "
+        "u.Nombre AS usuario, a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, "
+        "a.ID_Recurso AS id_recurso, a.Motivo AS motivo, "
+        "a.Accion = 'acceso_emergencia' AS emergencia "
+        "FROM Auditoria a LEFT JOIN Usuario u ON u.ID_Usuario = a.ID_Usuario "
+        "WHERE a.ID_Paciente = %s" + after_sql + " " + ORDEN_ACCESOS.order_by() + " LIMIT %s",
+        [id_paciente] + after_params + [query.limite + 1])
+    total = None
+    if query.total:
+        total = query_one("SELECT COUNT(*) AS n FROM Auditoria WHERE ID_Paciente = %s",
+                          (id_paciente,))["n"]
+    auditar("leer", "accesos", id_paciente, id_paciente=id_paciente)
+    return page(rows, query, ORDEN_ACCESOS, total=total,
+                shape=lambda r: {**r, "emergencia": bool(r["emergencia"])})
