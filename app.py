@@ -92,10 +92,10 @@ def create_app(config=None):
     register_request_hooks(app)
     app.teardown_appcontext(db.close_db)
 
-    import auditoria, auth, citas, cie10, diagnosticos, historialMedico, medicamentos  # noqa: E401
-    import medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
+    import auditoria, auth, citas, cie10, diagnosticos, fhir_export, historialMedico  # noqa: E401
+    import medicamentos, medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
     for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, auditoria):
+                   diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export):
         app.register_blueprint(module.bp)
     register_operations(app)
 

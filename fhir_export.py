@@ -1,0 +1,224 @@
+"""FHIR R4 export: a patient's nested history as a `Bundle` of type `collection`."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, request
+
+import historialMedico
+from api import spec
+from auditoria import auditar
+from auth import autenticado, check_lectura_clinica
+from db import query_all
+
+bp = Blueprint("fhir", __name__, url_prefix="/pacientes")
+
+CIE10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+SNOMED = "http://snomed.info/sct"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+DOCUMENTO_SYSTEM = "urn:historial-medico:documento"
+LICENCIA_SYSTEM = "urn:historial-medico:licencia"
+
+GENERO = {"Masculino": "male", "Femenino": "female", "Otro": "other"}
+ESTADO_CITA = {"Pendiente": "pending", "Confirmada": "booked", "Completada": "fulfilled",
+               "Cancelada": "cancelled", "No_Asistio": "noshow"}
+ESTADO_TRATAMIENTO = {"activo": "active", "finalizado": "completed", "suspendido": "on-hold",
+                      "anulado": "entered-in-error"}
+ESTADO_MEDICAMENTO = {"activo": "active", "suspendido": "on-hold", "anulado": "entered-in-error"}
+VIA = {"oral": ("26643006", "Oral route"), "intravenosa": ("47625008", "Intravenous route"),
+       "intramuscular": ("78421000", "Intramuscular route"),
+       "subcutanea": ("34206005", "Subcutaneous route"), "topica": ("6064005", "Topical route"),
+       "inhalada": ("447694001", "Respiratory tract route")}
+
+
+def _instant(value):
+    """A naive UTC DATETIME (or its ISO text) as a FHIR instant."""
+    if isinstance(value, str):
+        return value if value.endswith("Z") else value + "Z"
+    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _hora(value):
+    """TIME from the driver (timedelta) or 'HH:MM' text, as a time of day."""
+    if isinstance(value, timedelta):
+        return (datetime.min + value).time()
+    return datetime.strptime(str(value)[:5], "%H:%M").time()
+
+
+def _clean(resource):
+    """Drop empty values: FHIR forbids empty strings, lists and objects."""
+    if isinstance(resource, dict):
+        cleaned = {k: _clean(v) for k, v in resource.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+    if isinstance(resource, list):
+        return [c for c in (_clean(v) for v in resource) if c not in (None, "", [], {})]
+    return resource
+
+
+def patient(p):
+    words = p["nombre"].split()
+    telecom = [{"system": "phone", "value": p.get("telefono"), "use": "mobile"},
+               {"system": "email", "value": p.get("correo")}]
+    return {
+        "resourceType": "Patient", "id": str(p["id_paciente"]),
+        "identifier": [{"system": DOCUMENTO_SYSTEM, "value": p.get("documento")}]
+        if p.get("documento") else [],
+        "active": bool(p.get("activo", True)),
+        "name": [{"use": "official", "text": p["nombre"], "given": words[:1],
+                  "family": " ".join(words[1:]) or None}],
+        "telecom": [t for t in telecom if t["value"]],
+        "gender": GENERO.get(p.get("genero"), "unknown"),
+        "birthDate": _text(p.get("fecha_nacimiento")),
+        "address": [{"text": p["direccion"]}] if p.get("direccion") else [],
+    }
+
+
+def practitioner(m):
+    return {
+        "resourceType": "Practitioner", "id": str(m["id_medico"]),
+        "identifier": [{"system": LICENCIA_SYSTEM, "value": m["licencia"]}]
+        if m.get("licencia") else [],
+        "name": [{"text": m.get("nombre")}],
+        "telecom": [{"system": "phone", "value": m["telefono"]}] if m.get("telefono") else [],
+        "qualification": [{"code": {"text": m["especialidad"]}}] if m.get("especialidad") else [],
+    }
+
+
+def appointment(c, zona):
+    start = datetime.combine(datetime.strptime(str(c["fecha"]), "%Y-%m-%d").date(),
+                             _hora(c["hora"])).replace(tzinfo=zona)
+    end = start + timedelta(minutes=c["duracion_min"])
+    return {
+        "resourceType": "Appointment", "id": str(c["id_cita"]),
+        "status": ESTADO_CITA[c["estado"]],
+        "description": c.get("motivo"),
+        "start": start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "end": end.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "minutesDuration": c["duracion_min"],
+        "participant": [
+            {"actor": {"reference": f"Patient/{c['id_paciente']}"}, "status": "accepted"},
+            {"actor": {"reference": f"Practitioner/{c['id_medico']}"}, "status": "accepted"},
+        ],
+    }
+
+
+def condition(d):
+    anulado = d["estado"] == "anulado"
+    code = {"text": d["descripcion"]}
+    if d.get("codigo_cie10"):
+        code["coding"] = [{"system": CIE10_SYSTEM, "code": d["codigo_cie10"],
+                           "display": d.get("descripcion_cie10")}]
+    return {
+        "resourceType": "Condition", "id": str(d["id_diagnostico"]),
+        # FHIR forbids clinicalStatus on an entered-in-error condition (con-5).
+        "clinicalStatus": None if anulado else {"coding": [{
+            "system": CONDITION_CLINICAL, "code": "active" if d["estado"] == "activo" else "resolved"}]},
+        "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION,
+                                           "code": "entered-in-error" if anulado else "confirmed"}]},
+        "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "encounter-diagnosis"}]}],
+        "code": code,
+        "subject": {"reference": f"Patient/{d['id_paciente']}"},
+        "recordedDate": _text(d["fecha"]),
+        "recorder": {"reference": f"Practitioner/{d['id_medico']}"},
+    }
+
+
+def care_plan(t, d):
+    return {
+        "resourceType": "CarePlan", "id": str(t["id_tratamiento"]),
+        "status": ESTADO_TRATAMIENTO[t["estado"]], "intent": "plan",
+        "description": t["descripcion"],
+        "subject": {"reference": f"Patient/{t['id_paciente']}"},
+        "period": {"start": _text(t["fecha_inicio"]), "end": _text(t.get("fecha_fin"))},
+        "author": {"reference": f"Practitioner/{d['id_medico']}"},
+        "addresses": [{"reference": f"Condition/{d['id_diagnostico']}"}],
+    }
+
+
+def medication_request(m, t, d):
+    via = VIA.get(m["via"])
+    route = ({"coding": [{"system": SNOMED, "code": via[0], "display": via[1]}], "text": m["via"]}
+             if via else {"text": m["via"]})
+    dias = m.get("duracion_dias")
+    return {
+        "resourceType": "MedicationRequest", "id": str(m["id_medicamento"]),
+        "status": ESTADO_MEDICAMENTO[m["estado"]], "intent": "order",
+        "medicationCodeableConcept": {"text": m["nombre"]},
+        "subject": {"reference": f"Patient/{m['id_paciente']}"},
+        "authoredOn": _instant(m["creado_en"]) if m.get("creado_en") else None,
+        "requester": {"reference": f"Practitioner/{d['id_medico']}"},
+        "reasonReference": [{"reference": f"Condition/{d['id_diagnostico']}"}],
+        "basedOn": [{"reference": f"CarePlan/{t['id_tratamiento']}"}],
+        "dosageInstruction": [{"text": f"{m['dosis']} {m['frecuencia']}",
+                               "patientInstruction": m.get("indicaciones"), "route": route}],
+        "dispenseRequest": {"expectedSupplyDuration": {
+            "value": dias, "unit": "días", "system": "http://unitsofmeasure.org", "code": "d"}}
+        if dias else None,
+    }
+
+
+def bundle(timeline, medicos, base_url, zona_horaria="UTC"):
+    """The Bundle of a nested history (the `/historial/paciente/<id>` shape) and its doctors."""
+    zona = ZoneInfo(zona_horaria)
+    resources = [patient(timeline["paciente"])]
+    resources += [practitioner(m) for m in medicos]
+    resources += [appointment(c, zona) for c in timeline["citas"]]
+    for d in timeline["diagnosticos"]:
+        resources.append(condition(d))
+        for t in d.get("tratamientos", []):
+            resources.append(care_plan(t, d))
+            resources += [medication_request(m, t, d) for m in t.get("medicamentos", [])]
+    base = base_url.rstrip("/") + "/fhir/"
+    return {
+        "resourceType": "Bundle", "type": "collection",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "entry": [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": _clean(r)}
+                  for r in resources],
+    }
+
+
+MEDICOS_DE = """
+    SELECT `ID_Médico` AS id_medico, Nombre AS nombre, Especialidad AS especialidad,
+           `Teléfono` AS telefono, Licencia AS licencia
+      FROM `Médico`
+     WHERE `ID_Médico` IN (SELECT `ID_Médico` FROM Cita WHERE ID_Paciente = %s
+                           UNION SELECT `ID_Médico` FROM `Diagnóstico` WHERE ID_Paciente = %s)
+     ORDER BY `ID_Médico`
+"""
+BUNDLE_SCHEMA = {
+    "type": "object", "required": ["resourceType", "type", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"}, "type": {"const": "collection"},
+        "timestamp": {"type": "string"},
+        "entry": {"type": "array", "items": {
+            "type": "object", "required": ["fullUrl", "resource"],
+            "properties": {"fullUrl": {"type": "string"},
+                           "resource": {"type": "object", "required": ["resourceType", "id"]}}}},
+    },
+}
+
+
+@bp.get("/<int:id_paciente>/fhir")
+@autenticado
+@spec(summary="Exportación FHIR R4 del paciente", tags=["pacientes"],
+      responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
+                                   "application/json": {"schema": BUNDLE_SCHEMA}}}})
+def get_fhir(id_paciente):
+    """Bundle `collection` con Patient, Practitioner, Appointment, Condition (CIE-10),
+    CarePlan y MedicationRequest; mismas reglas de acceso y auditoría que el historial."""
+    check_lectura_clinica(id_paciente)
+    timeline = historialMedico.timeline(id_paciente)
+    medicos = query_all(MEDICOS_DE, (id_paciente, id_paciente))
+    auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
+    body = bundle(timeline, medicos, request.url_root, current_app.config["ZONA_HORARIA"])
+    fhir_json = request.accept_mimetypes.best_match(["application/json",
+                                                     "application/fhir+json"])
+    mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"
+    return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype=mimetype)
