@@ -146,6 +146,7 @@ CREATE TABLE IF NOT EXISTS Sesion (
 
 CREATE TABLE IF NOT EXISTS Intento_Login (
     ID_Intento  BIGINT        NOT NULL AUTO_INCREMENT,
+    -- SHA-256 (hex) del correo intentado, nunca el texto: podría ser una contraseña mal tecleada.
     Correo      VARCHAR(254)  NOT NULL,
     IP          VARCHAR(45)   NOT NULL,
     Fecha       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
