@@ -12,6 +12,7 @@ run: setup
 	$(PY) app.py
 
 test: setup
+	scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 setup: $(STAMP) .env db

@@ -8,12 +8,15 @@ import base64
 import functools
 import json
 import re
+import typing
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Generic, Optional, TypeVar
 
 from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 from mysql.connector import errors as db_errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -58,6 +61,21 @@ class Error(BaseModel):
     codigo: str
     detalles: Optional[list[Detalle]] = None
     id_solicitud: Optional[str] = None
+
+
+INT_MAX = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` path ids bounded to the INT columns: a larger id is simply not found."""
+
+    def to_python(self, value):
+        number = super().to_python(value)
+        if number > INT_MAX:
+            # Not a ValidationError: Werkzeug would then try the path's other rules and answer
+            # 405 for a method they do not allow. No row can have this id, so: 404.
+            raise NotFound()
+        return number
 
 
 # ---------------------------------------------------------------------------
@@ -176,8 +194,27 @@ def _parse_body(model):
         raise validation_error(err) from None
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@functools.cache
+def _date_fields(model):
+    """Names of the date fields of a query model (Optional[date] included)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        if date in kinds:
+            names.add(name)
+    return names
+
+
 def _parse_query(model):
     args = {k: v for k, v in request.args.items()}
+    # Lax parsing would read "0" as a Unix timestamp (1970-01-01); a date must be YYYY-MM-DD.
+    bad = [{"campo": name, "mensaje": MENSAJES["date_parsing"]} for name in _date_fields(model)
+           if name in args and not _ISO_DATE.fullmatch(args[name])]
+    if bad:
+        raise ApiError(400, "validacion", "Datos no válidos", detalles=bad)
     try:
         return model.model_validate(args)
     except ValidationError as err:
@@ -335,7 +372,8 @@ _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 def _path_and_params(rule):
     params = []
     for converter, name in _PATH_PARAM.findall(rule.rule):
-        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        schema = ({"type": "integer", "minimum": 0, "maximum": INT_MAX} if converter == "int"
+                  else {"type": "string"})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return _PATH_PARAM.sub(r"{\2}", rule.rule), params
 
@@ -396,7 +434,8 @@ def build_openapi(app):
         if meta["query"] is not None or params:
             errors |= {400}
         if auth is not None:
-            errors |= {401} | ({403} if auth is not True else set())
+            # Row-level rules (own data, care relation) can refuse any secured operation.
+            errors |= {401, 403}
             op["security"] = [{"bearer": []}]
         else:
             op["security"] = []

@@ -71,6 +71,7 @@ def setup_logging(config):
 def create_app(config=None):
     """Build the Flask app; `config` overrides the environment (tests)."""
     app = Flask(__name__, static_folder=None)
+    app.url_map.converters["int"] = api.IdConverter
     settings = load_config()
     settings.update(config or {})
     app.config.update(settings)

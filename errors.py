@@ -3,6 +3,7 @@
 import logging
 
 from flask import g, jsonify, request
+from mysql.connector import errors as db_errors
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("historial.errors")
@@ -80,7 +81,12 @@ def register_error_handlers(app):
         if err.status == 403:
             from auditoria import auditar_denegado
 
-            auditar_denegado()
+            try:
+                auditar_denegado()
+            except db_errors.Error as exc:
+                # The refusal still answers 403; the lost audit row is logged instead.
+                g.db_broken = g.get("db_broken") or db.is_unavailable(exc)
+                log.error("no se pudo auditar el acceso denegado a %s", request.path)
         return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
 
     @app.errorhandler(HTTPException)

@@ -98,6 +98,15 @@ def database(app):
     return Database(app.config)
 
 
+@pytest.fixture(autouse=True)
+def fresh_login_counters(app, database):
+    """Every test comes from 127.0.0.1, and login throttling counts failures per address: each
+    test starts with none counted, so one test's wrong passwords cannot throttle the next."""
+    database.execute("DELETE FROM Intento_Login")
+    for limiter in app.extensions.get("limiter", ()):
+        limiter.reset()
+
+
 def unique(prefix):
     """A value no other test uses (names, e-mails, documents)."""
     return f"{prefix}{next(_seq)}{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages `make test` and `make bench` need: wrk (benchmark), redis-server
+# (multi-worker tests) and chromium (browser tests, driven by playwright).
+# Idempotent and quiet: installs only what is missing (as root, or with sudo).
+set -euo pipefail
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+  echo "Faltan ${missing[*]} y no hay root ni sudo: instálelos con apt-get." >&2
+  exit 1
+fi
+echo "Instalando ${missing[*]} con apt-get..."
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
