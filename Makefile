@@ -31,6 +31,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 db: .env
 	@if grep -q '^DB_PRIVADA=1' .env; then scripts/mariadb.sh start; fi
 
+# The benchmark (not part of `make test`): 1,000,000 patients, app vs. raw WSGI baseline.
+bench: setup
+	scripts/system-deps.sh
+	$(PY) bench/run.py
+
+# Small data, a few seconds per scenario; also run by `make test` (tests/test_bench_smoke.py).
+bench-smoke: setup
+	scripts/system-deps.sh
+	$(PY) bench/run.py --smoke
+
 stop:
 	scripts/mariadb.sh stop
 

@@ -1,0 +1,235 @@
+"""The benchmark's baseline: the read endpoints as a bare WSGI function, without Flask.
+
+Same work per request as the app, minus the framework: PyJWT HS256 verification, the same
+session/user query (auth.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
+imported from the app's modules, so both always run identical statements), the same JSON
+shapes, through mysql-connector's C extension on one connection per process.
+Served under the same gunicorn settings: `gunicorn -c gunicorn.conf.py bench.baseline:application`.
+"""
+
+import json
+import os
+import re
+import sys
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from urllib.parse import parse_qs
+
+import jwt
+import mysql.connector
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import db  # noqa: E402
+from api import encode_cursor  # noqa: E402
+from auditoria import INSERT_AUDITORIA  # noqa: E402
+from auth import USUARIO_DE_SESION  # noqa: E402
+from citas import SELECT_CITA, publica  # noqa: E402
+from clinico import SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, publico  # noqa: E402
+from config import load_config  # noqa: E402
+from historialMedico import PACIENTE_E_HISTORIAL  # noqa: E402
+from paciente import SELECT_PACIENTE, edad, search_sql  # noqa: E402
+
+CONFIG = load_config()
+SECRET = CONFIG["SECRET_KEY"]
+_cnx = _cur = None
+
+
+def cursor():
+    """This process's one connection and cursor, opened after the fork on first use (kept,
+    as db.py does: each cnx.cursor() of the C extension pings the server)."""
+    global _cnx, _cur
+    if _cnx is None:
+        _cnx = mysql.connector.connect(**db.connect_args(CONFIG))
+        _cur = _cnx.cursor(dictionary=True, buffered=True)
+    return _cur
+
+
+def run(sql, params=(), fetch="all"):
+    cur = cursor()
+    cur.execute(sql, params)
+    if fetch == "one":
+        return cur.fetchone()
+    if fetch == "all":
+        return cur.fetchall()
+    return None
+
+
+def audit_rows(usuario, recurso, rows, key, environ, rid):
+    cursor().executemany(INSERT_AUDITORIA, [
+        (usuario["id_usuario"], usuario["rol"], "leer", recurso, str(r[key]),
+         r["id_paciente"], environ.get("REMOTE_ADDR"), rid, None) for r in rows])
+
+
+def default(o):
+    if isinstance(o, datetime):
+        return o.isoformat(timespec="seconds") + "Z"
+    if isinstance(o, date):
+        return o.isoformat()
+    if isinstance(o, time):
+        return o.strftime("%H:%M")
+    if isinstance(o, timedelta):
+        minutes = int(o.total_seconds()) // 60
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    if isinstance(o, Decimal):
+        return float(o)
+    raise TypeError(type(o).__name__)
+
+
+class Answer(Exception):
+    """An early non-200 answer."""
+
+    def __init__(self, status, codigo):
+        super().__init__(codigo)
+        self.status, self.codigo = status, codigo
+
+
+def user_of(environ):
+    """The token's user (the app's load_current_user without Flask), or 401."""
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise Answer("401 Unauthorized", "no_autenticado")
+    try:
+        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"],
+                            options={"require": ["sub", "rol", "iat", "exp", "jti", "typ", "sid"]})
+    except jwt.PyJWTError:
+        raise Answer("401 Unauthorized", "no_autenticado") from None
+    if claims.get("typ") != "access":
+        raise Answer("401 Unauthorized", "no_autenticado")
+    row = run(USUARIO_DE_SESION, (claims["sid"],), "one")
+    if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
+        raise Answer("401 Unauthorized", "no_autenticado")
+    row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
+    return row
+
+
+def paciente_out(row):
+    out = publico(row)
+    out["activo"] = bool(out["activo"])
+    out["edad"] = edad(row["fecha_nacimiento"], date.today())
+    return out
+
+
+def get_paciente(environ, usuario, rid, id_paciente):
+    if "pacientes:leer" not in usuario["permisos"] and usuario["id_paciente"] != id_paciente:
+        raise Answer("403 Forbidden", "prohibido")
+    row = run(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s", (id_paciente,), "one")
+    if row is None:
+        raise Answer("404 Not Found", "no_encontrado")
+    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["rol"], "leer", "paciente",
+                           str(id_paciente), id_paciente, environ.get("REMOTE_ADDR"), rid, None),
+        None)
+    return paciente_out(row), {"ETag": f'"{id_paciente}-{row["_version"]}"'}
+
+
+def list_pacientes(environ, usuario, rid, args):
+    if "pacientes:leer" not in usuario["permisos"]:
+        raise Answer("403 Forbidden", "prohibido")
+    query = SimpleNamespace(q=args.get("q"), genero=None, activo=None,
+                            orden=args.get("orden", "nombre"), cursor=None, total=False,
+                            limite=int(args.get("limite", 20)))
+    sql, params, _, _ = search_sql(query)
+    rows = run(sql, params)
+    shown = rows[:query.limite]
+    audit_rows(usuario, "paciente", shown, "id_paciente", environ, rid)
+    siguiente = None
+    if len(rows) > query.limite:
+        keys = ("_orden_nombre", "id_paciente") if "nombre" in query.orden else ("id_paciente",)
+        siguiente = encode_cursor([shown[-1][k] for k in keys])
+    return {"datos": [paciente_out(r) for r in shown], "siguiente": siguiente}, {}
+
+
+def list_citas(environ, usuario, rid, args):
+    if "citas:gestionar" not in usuario["permisos"]:
+        raise Answer("403 Forbidden", "prohibido")
+    limite = int(args.get("limite", 20))
+    rows = run(SELECT_CITA + " WHERE TRUE AND c.`ID_Médico` = %s AND c.Fecha >= %s "
+               "AND c.Fecha <= %s ORDER BY c.Fecha, c.Hora, c.ID_Cita LIMIT %s",
+               (int(args["id_medico"]), args["desde"], args["hasta"], limite + 1))
+    shown = rows[:limite]
+    audit_rows(usuario, "cita", shown, "id_cita", environ, rid)
+    siguiente = None
+    if len(rows) > limite:
+        last = shown[-1]
+        siguiente = encode_cursor([last["fecha"].isoformat(), str(last["hora"]), last["id_cita"]])
+    return {"datos": [publica(r) for r in shown], "siguiente": siguiente}, {}
+
+
+def get_historial(environ, usuario, rid, id_paciente):
+    if usuario["id_paciente"] != id_paciente and "clinico:leer" not in usuario["permisos"]:
+        raise Answer("403 Forbidden", "prohibido")
+    row = run(PACIENTE_E_HISTORIAL, (id_paciente,), "one")
+    if row is None:
+        raise Answer("404 Not Found", "no_encontrado")
+    citas = run(SELECT_CITA + " WHERE c.ID_Paciente = %s "
+                "ORDER BY c.Fecha DESC, c.Hora DESC, c.ID_Cita DESC", (id_paciente,))
+    diagnosticos = run(SELECT_DIAGNOSTICO + " WHERE d.ID_Paciente = %s "
+                       "ORDER BY d.Fecha DESC, d.`ID_Diagnóstico` DESC", (id_paciente,))
+    tratamientos = run(SELECT_TRATAMIENTO + " WHERE t.ID_Paciente = %s "
+                       "ORDER BY t.Fecha_Inicio DESC, t.ID_Tratamiento DESC", (id_paciente,))
+    medicamentos = run(SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s "
+                       "ORDER BY m.ID_Medicamento DESC", (id_paciente,))
+    por_tratamiento = {}
+    for m in medicamentos:
+        por_tratamiento.setdefault(m["id_tratamiento"], []).append(publico(m))
+    por_diagnostico = {}
+    for t in tratamientos:
+        por_diagnostico.setdefault(t["id_diagnostico"], []).append(
+            {**publico(t), "medicamentos": por_tratamiento.get(t["id_tratamiento"], [])})
+    historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
+                 "fecha_creacion": row["_fecha_creacion"], "antecedentes": row["_antecedentes"]}
+    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["rol"], "leer", "historial",
+                           str(row["_id_historial"]), id_paciente, environ.get("REMOTE_ADDR"),
+                           rid, None), None)
+    body = {"paciente": paciente_out(row), "historial": historial,
+            "citas": [publica(c) for c in citas],
+            "diagnosticos": [{**publico(d), "tratamientos": por_diagnostico.get(
+                d["id_diagnostico"], [])} for d in diagnosticos]}
+    return body, {"ETag": f'"{row["_id_historial"]}-{row["_version_historial"]}"'}
+
+
+ROUTES = [
+    (re.compile(r"^/pacientes/(\d+)$"), get_paciente),
+    (re.compile(r"^/pacientes$"), list_pacientes),
+    (re.compile(r"^/citas$"), list_citas),
+    (re.compile(r"^/historial/paciente/(\d+)$"), get_historial),
+]
+
+
+def application(environ, start_response):
+    """The WSGI entry point."""
+    global _cnx
+    rid = uuid.uuid4().hex
+    path = environ.get("PATH_INFO", "")
+    status, headers = "200 OK", {}
+    try:
+        if path == "/health":
+            raise Answer("200 OK", "ok")
+        for pattern, view in ROUTES:
+            match = pattern.match(path)
+            if match and environ["REQUEST_METHOD"] == "GET":
+                usuario = user_of(environ)
+                if match.groups():
+                    body, headers = view(environ, usuario, rid, int(match.group(1)))
+                else:
+                    args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+                    body, headers = view(environ, usuario, rid, args)
+                break
+        else:
+            raise Answer("404 Not Found", "no_encontrado")
+    except Answer as answer:
+        status, body = answer.status, {"error": answer.codigo, "codigo": answer.codigo}
+    except mysql.connector.Error:
+        if _cnx is not None:
+            try:
+                _cnx.close()
+            except mysql.connector.Error:
+                pass
+        _cnx = None
+        status, body = "503 Service Unavailable", {"codigo": "servicio_no_disponible"}
+    data = json.dumps(body, default=default, ensure_ascii=False).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                            ("Cache-Control", "no-store"), ("X-Request-ID", rid),
+                            *headers.items()])
+    return [data]

@@ -1,0 +1,321 @@
+"""`make bench` and `make bench-smoke`: load the data, serve the app and the baseline under
+gunicorn, drive both with wrk over loopback, print the table and write bench/RESULTS.md.
+
+    .venv/bin/python bench/run.py            # 1,000,000 patients; writes bench/RESULTS.md
+    .venv/bin/python bench/run.py --smoke    # 2,000 patients, 1 s per scenario, < 1 minute
+
+The smoke run asserts only that every scenario ran with zero errors and zero non-2xx answers
+(exit status 1 otherwise); it loads a database of its own and drops it at the end.
+"""
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, BENCH)
+sys.path.insert(0, ROOT)
+os.makedirs(os.path.join(BENCH, "data"), exist_ok=True)
+os.environ.setdefault("LOG_FILE", os.path.join(BENCH, "data", "bench-runner.log"))
+
+import load_data  # noqa: E402
+import servers  # noqa: E402
+
+LUA = os.path.join(BENCH, "escenario.lua")
+TOKEN_MIN = 180
+LATENCY = ("buscar", "listar", "citas", "historial_5", "historial_200")
+READS = ("paciente", "buscar", "listar", "citas", "historial_5", "historial_200")
+TITLES = {
+    "paciente": "GET /pacientes/<id>",
+    "buscar": "GET /pacientes?q=<prefijo>",
+    "listar": "GET /pacientes (primera página por nombre)",
+    "citas": "GET /citas?id_medico=&desde=&hasta= (7 días)",
+    "historial_5": "GET /historial/paciente/<id> (5 registros)",
+    "historial_200": "GET /historial/paciente/<id> (200 registros)",
+    "crear_cita": "POST /citas (huecos libres distintos)",
+    "login": "POST /auth/login (bcrypt)",
+}
+
+
+def epoch(day):
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+def issue_token(facts):
+    """An access token of the bench admin, issued by the app's own auth code."""
+    import app as app_module
+    import db
+    from auth import issue_tokens
+
+    application = app_module.create_app({"DB_NAME": facts["db"], "JWT_ACCESS_MIN": TOKEN_MIN})
+    with application.app_context():
+        user = db.query_one("SELECT ID_Usuario AS id_usuario, 'admin' AS rol FROM Usuario "
+                            "WHERE Correo = %s", (facts["correo"],))
+        last = db.query_one("SELECT MAX(Fecha) AS f FROM Cita")["f"]
+        tokens = issue_tokens(user)
+    # Bookings of this run go to the first Monday after every existing cita.
+    start = max(last, date.today()) + timedelta(days=1)
+    facts["nuevas_desde"] = start + timedelta(days=(7 - start.weekday()) % 7)
+    facts["token"] = tokens["token"]
+    return facts
+
+
+def wrk(url, scenario, facts, seconds, connections, threads=1):
+    """Run wrk for one scenario; the summary dict printed by escenario.lua."""
+    id_paciente = {"historial_5": facts["paciente_5"],
+                   "historial_200": facts["paciente_200"]}.get(scenario, 1)
+    grid_days = -(-facts["citas"] // (facts["medicos"] * load_data.SLOTS_DIA))
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+           "--timeout", "10s", "-s", LUA, url, "--",
+           scenario.split("_")[0] if scenario.startswith("historial") else scenario,
+           facts["token"], str(facts["pacientes"]), str(facts["medicos"]),
+           str(epoch(facts["grid_start"])), str(grid_days), str(id_paciente),
+           str(epoch(facts["nuevas_desde"])), str(threads), facts["correo"], facts["password"]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"requests": 0, "rps": 0, "p50_ms": 0, "p99_ms": 0, "non2xx": 0,
+                "socket_errors": 1, "non2xx_statuses": out.stderr.strip()[:200]}
+    return json.loads(lines[-1])
+
+
+def start_app(workdir, facts, app="app:app", workers=None):
+    env = {"DB_NAME": facts["db"], "JWT_ACCESS_MIN": TOKEN_MIN}
+    return servers.start_gunicorn(workdir, env, workers=workers or default_workers(), app=app)
+
+
+def default_workers():
+    """The shipped gunicorn.conf.py's default worker count."""
+    return int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+
+
+def memory_run(url, server, facts, seconds):
+    """Drive GET /pacientes/<id> for `seconds` and sample the workers' RSS every 5 s."""
+    proc = subprocess.Popen(
+        ["wrk", "-t", "1", "-c", "8", "-d", f"{seconds}s", "--timeout", "10s", "-s", LUA, url,
+         "--", "paciente", facts["token"], str(facts["pacientes"]), str(facts["medicos"]),
+         "0", "1", "1", "0", "1", "x", "x"], stdout=subprocess.PIPE, text=True)
+    samples = []
+    started = time.monotonic()
+    while proc.poll() is None:
+        time.sleep(5)
+        pids = server.workers()
+        rss = {pid: servers.rss_kib(pid) for pid in pids}
+        samples.append((round(time.monotonic() - started), rss))
+    out = proc.stdout.read()
+    summary = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    return samples, summary
+
+
+def machine():
+    """The facts of the machine and the versions the figures come from."""
+    def version(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import gunicorn
+    import mysql.connector
+
+    return {
+        "cpu": f"{multiprocessing.cpu_count()} × {cpu}", "ram": f"{mem_kib / 1024 / 1024:.1f} GiB",
+        "os": platform.platform(), "python": platform.python_version(),
+        "mariadb": version(["mariadbd", "--version"]), "wrk": version(["wrk", "--version"]),
+        "gunicorn": gunicorn.__version__, "mysql-connector": mysql.connector.__version__,
+        "workers": default_workers(),
+    }
+
+
+def fmt(r):
+    return (f"{r['rps']:>9.1f} | {r['p50_ms']:>8.2f} | {r['p99_ms']:>8.2f} | "
+            f"{r['non2xx'] + r['socket_errors']:>6}")
+
+
+def full(args):
+    big = load_data.ensure("historial_bench", 1_000_000, 200, 2_000_000, 500_000)
+    small = load_data.ensure("historial_bench_10k", 10_000, 200, 20_000, 5_000)
+    issue_token(big)
+    issue_token(small)
+    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.join(BENCH, "data"))
+    d, c = args.duracion, args.conexiones
+    results = {}
+
+    app = start_app(workdir, big)
+    try:
+        print(f"Memoria: {args.memoria} s de GET /pacientes/<id> contra la app...")
+        samples, _ = memory_run(app.url, app, big, args.memoria)
+        for scenario in ("paciente", "buscar", "listar", "citas", "historial_5",
+                         "historial_200", "crear_cita", "login"):
+            results[("app", scenario)] = r = wrk(app.url, scenario, big, d, c)
+            print(f"  app       {scenario:<14} {fmt(r)}")
+        # One connection: the latency of a request alone, without queueing behind others.
+        for scenario in LATENCY:
+            results[("app1", scenario)] = r = wrk(app.url, scenario, big, d, 1)
+            print(f"  app c=1   {scenario:<14} {fmt(r)}")
+    finally:
+        app.stop()
+    base = start_app(workdir, big, app="bench.baseline:application")
+    try:
+        for scenario in READS:
+            results[("base", scenario)] = r = wrk(base.url, scenario, big, d, c)
+            print(f"  baseline  {scenario:<14} {fmt(r)}")
+    finally:
+        base.stop()
+    app10 = start_app(workdir, small)
+    try:
+        for scenario in ("buscar", "listar", "citas"):
+            results[("app10k", scenario)] = r = wrk(app10.url, scenario, small, d, 1)
+            print(f"  app 10k   {scenario:<14} {fmt(r)}")
+    finally:
+        app10.stop()
+    report = render(results, samples, machine(), d, c)
+    print(report)
+    with open(os.path.join(BENCH, "RESULTS.md"), "w", encoding="utf-8") as f:
+        f.write(report)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def render(results, samples, info, seconds, connections):
+    """RESULTS.md: the table, the targets and the machine."""
+    lines = [
+        "# Resultados del benchmark", "",
+        f"`make bench` del {date.today().isoformat()}: wrk por loopback, {seconds} s por "
+        f"escenario, {connections} conexiones, 1 hilo de wrk; gunicorn con el "
+        f"`gunicorn.conf.py` distribuido ({info['workers']} workers síncronos) para la app y "
+        "para la línea base (`bench/baseline.py`, WSGI sin Flask con el mismo SQL). Datos: "
+        "1.000.000 de pacientes, 200 médicos, 2.000.000 de citas, 500.000 diagnósticos con "
+        "tratamiento y receta.", "",
+        "| Escenario | req/s | p50 ms | p99 ms | no-2xx | base req/s | base p50 ms | app/base |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, title in TITLES.items():
+        r = results.get(("app", scenario))
+        if r is None:
+            continue
+        b = results.get(("base", scenario))
+        ratio = f"{r['rps'] / b['rps']:.2f}×" if b and b["rps"] else "—"
+        lines.append(f"| {title} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['non2xx'] + r['socket_errors']} | "
+                     f"{b['rps']:.0f} | {b['p50_ms']:.2f} | {ratio} |" if b else
+                     f"| {title} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['non2xx'] + r['socket_errors']} | — | — | — |")
+    lines += ["", "Latencia de una petición sola (wrk con 1 conexión, sin cola), 1.000.000 frente a "
+              "10.000 pacientes (misma app, misma configuración):", "",
+              "| Escenario | p50 ms 1M | p99 ms 1M | p50 ms 10k | p99 ms 10k | p50 1M / 10k |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for scenario in LATENCY:
+        big, r = results[("app1", scenario)], results.get(("app10k", scenario))
+        if r:
+            lines.append(f"| {TITLES[scenario]} | {big['p50_ms']:.2f} | {big['p99_ms']:.2f} | "
+                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                         f"{big['p50_ms'] / r['p50_ms']:.2f}× |")
+        else:
+            lines.append(f"| {TITLES[scenario]} | {big['p50_ms']:.2f} | {big['p99_ms']:.2f} | "
+                         "— | — | — |")
+
+    first, last = samples[0][1], samples[-1][1]
+    total_first = sum(v or 0 for v in first.values())
+    total_last = sum(v or 0 for v in last.values())
+    growth = (total_last - total_first) / total_first if total_first else 0
+    lines += ["", f"Memoria de los workers durante {samples[-1][0]} s de GET /pacientes/<id> "
+              "(RSS en MiB, muestra cada 5 s):", "",
+              "| t (s) | " + " | ".join(f"pid {p}" for p in first) + " | total |",
+              "|---:|" + "---:|" * (len(first) + 1)]
+    for t, rss in samples:
+        lines.append(f"| {t} | " + " | ".join(f"{(rss.get(p) or 0) / 1024:.1f}" for p in first)
+                     + f" | {sum(v or 0 for v in rss.values()) / 1024:.1f} |")
+
+    def ok(cond):
+        return "cumple" if cond else "**NO cumple**"
+
+    app_p, base_p = results[("app", "paciente")], results[("base", "paciente")]
+    r_pid = app_p["rps"] / base_p["rps"] if base_p["rps"] else 0
+    r_q = results[("app1", "buscar")]["p50_ms"] / results[("app10k", "buscar")]["p50_ms"]
+    r_l = results[("app1", "listar")]["p50_ms"] / results[("app10k", "listar")]["p50_ms"]
+    r_h = results[("app1", "historial_200")]["p50_ms"] / results[("app1", "historial_5")]["p50_ms"]
+    b_h = results[("base", "historial_200")]["p50_ms"] / results[("base", "historial_5")]["p50_ms"]
+    bad = sum(r["non2xx"] + r["socket_errors"] for r in results.values())
+    lines += ["", "## Objetivos del issue 8", "",
+              f"- GET /pacientes/<id> ≥ 0,7× la línea base: {r_pid:.2f}× — {ok(r_pid >= 0.7)}",
+              f"- Búsqueda con 1M ≤ 1,5× la de 10k (p50, 1 conexión): {r_q:.2f}× — {ok(r_q <= 1.5)}",
+              f"- Lista con 1M ≤ 1,5× la de 10k (p50, 1 conexión): {r_l:.2f}× — {ok(r_l <= 1.5)}",
+              f"- Historial de 200 registros ≤ 3× el de 5 (p50, 1 conexión): {r_h:.2f}× — "
+              f"{ok(r_h <= 3)} (línea base con 8 conexiones: {b_h:.2f}×)",
+              f"- Cero respuestas no-2xx con peticiones válidas: {bad} — {ok(bad == 0)}",
+              f"- Memoria de los workers estable: {growth * 100:+.1f} % entre la primera y la "
+              f"última muestra — {ok(abs(growth) <= 0.10)}", "",
+              "## Máquina", ""]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    return "\n".join(lines) + "\n"
+
+
+def smoke(args):
+    name = f"historial_smoke_{os.getpid()}"
+    # The login scenario should show the endpoint works, not wait on bcrypt's full cost.
+    os.environ["BCRYPT_ROUNDS"] = "4"
+    facts = load_data.ensure(name, 2_000, 20, 4_000, 1_000)
+    workdir = tempfile.mkdtemp(prefix="smoke-")
+    failures = []
+    try:
+        issue_token(facts)
+        for label, app, scenarios in (
+                ("app", "app:app", list(TITLES)),
+                ("baseline", "bench.baseline:application", READS)):
+            server = start_app(workdir, facts, app=app, workers=2)
+            try:
+                for scenario in scenarios:
+                    r = wrk(server.url, scenario, facts, args.duracion, 2)
+                    print(f"  {label:<9} {scenario:<14} {fmt(r)}")
+                    if r["requests"] == 0 or r["non2xx"] or r["socket_errors"]:
+                        failures.append(f"{label} {scenario}: {r}")
+            finally:
+                server.stop()
+    finally:
+        load_data.drop_database(load_data.bench_config(name))
+        shutil.rmtree(workdir, ignore_errors=True)
+    if failures:
+        print("Escenarios con errores:\n  " + "\n  ".join(failures))
+        return 1
+    print("bench-smoke: todos los escenarios sin errores.")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="datos pequeños, pocos segundos")
+    parser.add_argument("--duracion", type=int, default=None, help="segundos por escenario")
+    parser.add_argument("--conexiones", type=int, default=8)
+    parser.add_argument("--memoria", type=int, default=60, help="segundos de la prueba de memoria")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("Falta wrk: ejecute scripts/system-deps.sh (apt-get install wrk).")
+    if args.smoke:
+        args.duracion = args.duracion or 1
+        return smoke(args)
+    args.duracion = args.duracion or 15
+    full(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
