@@ -9,7 +9,6 @@ from logging.handlers import RotatingFileHandler
 
 import flask_swagger_ui
 from flask import Flask, g, jsonify, request, send_from_directory
-from flask_caching import Cache
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -19,7 +18,6 @@ import db
 from config import ConfigError, load_config
 from errors import register_error_handlers
 
-cache = Cache()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -86,7 +84,7 @@ def create_app(config=None):
     cache_config = {"CACHE_TYPE": app.config["CACHE_TYPE"], "CACHE_DEFAULT_TIMEOUT": 30}
     if app.config.get("CACHE_REDIS_URL"):
         cache_config["CACHE_REDIS_URL"] = app.config["CACHE_REDIS_URL"]
-    cache.init_app(app, config=cache_config)
+    db.cache.init_app(app, config=cache_config)
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     limiter.init_app(app)
 

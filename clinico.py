@@ -106,18 +106,26 @@ def publico(row):
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
+def publicos(rows):
+    """`publico` of every row of one query: the public keys are worked out once."""
+    if not rows:
+        return []
+    keys = [k for k in rows[0] if not k.startswith("_")]
+    return [{k: row[k] for k in keys} for row in rows]
+
+
 def tratamientos_de(id_diagnostico):
     """The treatments of a diagnosis (anulled ones too), newest first."""
     rows = query_all(SELECT_TRATAMIENTO + " WHERE t.`ID_Diagnóstico` = %s "
                      "ORDER BY t.ID_Tratamiento DESC", (id_diagnostico,))
-    return [publico(r) for r in rows]
+    return publicos(rows)
 
 
 def medicamentos_de(id_tratamiento):
     """The prescriptions of a treatment (anulled ones too), newest first."""
     rows = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Tratamiento = %s "
                      "ORDER BY m.ID_Medicamento DESC", (id_tratamiento,))
-    return [publico(r) for r in rows]
+    return publicos(rows)
 
 
 # ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, check_lectura_clinica, requiere, tiene
 from citas import SELECT_CITA, CitaOut, publica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
-                     MedicamentoOut, TratamientoOut, hoy, publico, respuesta)
+                     MedicamentoOut, TratamientoOut, hoy, publico, publicos, respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import no_encontrado
 
@@ -111,19 +111,20 @@ def cargar_timeline(id_paciente):
     medicamentos = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s "
                              "ORDER BY m.ID_Medicamento DESC", (id_paciente,))
     por_tratamiento = {}
-    for m in medicamentos:
-        por_tratamiento.setdefault(m["id_tratamiento"], []).append(publico(m))
+    for m in publicos(medicamentos):
+        por_tratamiento.setdefault(m["id_tratamiento"], []).append(m)
     por_diagnostico = {}
-    for t in tratamientos:
-        por_diagnostico.setdefault(t["id_diagnostico"], []).append(
-            {**publico(t), "medicamentos": por_tratamiento.get(t["id_tratamiento"], [])})
+    for t in publicos(tratamientos):
+        t["medicamentos"] = por_tratamiento.get(t["id_tratamiento"], [])
+        por_diagnostico.setdefault(t["id_diagnostico"], []).append(t)
+    diagnosticos = publicos(diagnosticos)
+    for d in diagnosticos:
+        d["tratamientos"] = por_diagnostico.get(d["id_diagnostico"], [])
     datos = {
         "paciente": paciente.shape(row),
         "historial": historial,
         "citas": [publica(c) for c in citas],
-        "diagnosticos": [{**publico(d), "tratamientos": por_diagnostico.get(d["id_diagnostico"],
-                                                                            [])}
-                         for d in diagnosticos],
+        "diagnosticos": diagnosticos,
     }
     return datos, row["_version_historial"]
 
