@@ -11,7 +11,7 @@ from auditoria import auditar
 from auth import ahora_local, autenticado, requiere, tiene
 from citas import busy_slots
 from clinico import auditar_lectura, cambios, publico, respuesta
-from db import execute, query_all, query_one, transaction
+from db import cache, execute, query_all, query_one, transaction
 from errors import no_encontrado, prohibido
 from paciente import (COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409,
                       like_palabra, normalize)
@@ -129,6 +129,21 @@ def cargar(id_medico, bloquear=False):
     return row
 
 
+CACHE_S = 10
+
+
+def cargar_publico(id_medico):
+    """The SELECT_MEDICO row through the cache: any authenticated user may read any doctor,
+    so the row is the same for all of them. Every write deletes it after its commit; a read
+    that raced the write can put the old row back for at most CACHE_S seconds."""
+    clave = f"medico:{id_medico}"
+    row = cache.get(clave)
+    if row is None:
+        row = cargar(id_medico)
+        cache.set(clave, row, timeout=CACHE_S)
+    return row
+
+
 def actualizar(id_medico, campos):
     """Apply `campos` (API names) under If-Match; answer 200 with the new ETag."""
     with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
@@ -143,6 +158,7 @@ def actualizar(id_medico, campos):
                 "WHERE `ID_Médico` = %s", params + [id_medico])
         auditar("actualizar", "medico", id_medico)
         row = cargar(id_medico)
+    cache.delete(f"medico:{id_medico}")
     return respuesta(shape(row), id_medico, row["_version"])
 
 
@@ -205,7 +221,7 @@ def list_medicos(query):
 @spec(responses={200: MedicoOut}, tags=["medicos"], errors=(404,), summary="Consultar un médico")
 def get_medico(id_medico):
     """Cualquier usuario autenticado. Lleva `ETag`."""
-    row = cargar(id_medico)
+    row = cargar_publico(id_medico)
     return respuesta(shape(row), id_medico, row["_version"])
 
 
@@ -258,6 +274,7 @@ def delete_medico(id_medico):
         execute("UPDATE `Médico` SET Activo = FALSE, Version = Version + 1 "
                 "WHERE `ID_Médico` = %s", (id_medico,))
         auditar("anular", "medico", id_medico)
+    cache.delete(f"medico:{id_medico}")
     return "", 204
 
 
