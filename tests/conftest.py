@@ -228,3 +228,15 @@ def make_cita(database):
 def log_file(app):
     """Path of the log file the app writes during the test run."""
     return app.config["LOG_FILE"]
+
+
+def pytest_configure(config):
+    config.fuzz_summary = []
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """How many requests schemathesis generated per role (tests/test_fuzz.py)."""
+    if config.fuzz_summary:
+        terminalreporter.section("schemathesis")
+        for line in config.fuzz_summary:
+            terminalreporter.write_line(line)

@@ -344,20 +344,26 @@ def test_logout_holds_in_every_gunicorn_worker(gunicorn, make_user):
             r = requests.get(base + "/auth/me", headers=user.headers, timeout=10)
             results.append((r.status_code, r.json()["codigo"]))
 
-    threads = [threading.Thread(target=hit) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 32
-    assert set(results) == {(401, "no_autenticado")}
+    def refusing_pids():
+        lines = [line.split() for line in access_log.read_text().splitlines()]
+        return {pid for pid, status, path in lines if status == "401" and path == "/auth/me"}
+
+    # Which worker takes a request is the kernel's choice: on a busy machine one worker may
+    # take a whole burst, so burst again (up to 5 times) until two workers have refused.
+    for _ in range(5):
+        threads = [threading.Thread(target=hit) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(0.3)
+        if len(refusing_pids()) >= 2:
+            break
+    assert results and set(results) == {(401, "no_autenticado")}
+    assert len(refusing_pids()) >= 2, access_log.read_text()
     refresh = requests.post(base + "/auth/refresh", json={"refresh_token": user.refresh_token},
                             timeout=10)
     assert refresh.status_code == 401
-    time.sleep(0.5)
-    lines = [line.split() for line in access_log.read_text().splitlines()]
-    pids = {pid for pid, status, path in lines if status == "401" and path == "/auth/me"}
-    assert len(pids) >= 2, lines
 
 
 def test_password_change_revokes_the_other_sessions(client, database, make_user, ip):

@@ -39,14 +39,11 @@ def run_schemathesis(url, extra):
                "--suppress-health-check", "all", "--warnings", "off", *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
-    generated = re.findall(r"(\d+) generated", output)
-    print(f"\nschemathesis {' '.join(extra[:1])}: {generated[-1] if generated else '?'} "
-          f"casos generados\n" + "\n".join(output.splitlines()[-25:]))
     return result.returncode, output
 
 
 @pytest.mark.parametrize("rol", ["anonimo", "paciente", "medico", "recepcionista", "admin"])
-def test_schemathesis_finds_nothing(live_url, make_user, make_cita, rol):
+def test_schemathesis_finds_nothing(live_url, make_user, make_cita, rol, pytestconfig):
     extra = []
     if rol != "anonimo":
         user = make_user(rol)
@@ -55,4 +52,7 @@ def test_schemathesis_finds_nothing(live_url, make_user, make_cita, rol):
             make_cita(make_user("paciente").id_paciente, user.id_medico)
         extra = ["-H", f"Authorization: Bearer {user.token}", *SELF_ENDING]
     code, output = run_schemathesis(live_url, extra)
+    summary = re.findall(r"^.*\d+ generated.*$", output, re.MULTILINE)
+    # Shown at the end of `make test` (conftest.pytest_terminal_summary), pass or fail.
+    pytestconfig.fuzz_summary.append(f"{rol}: {summary[-1].strip() if summary else '?'}")
     assert code == 0, output[-6000:]
