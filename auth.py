@@ -8,7 +8,7 @@ Login throttling (LOGIN_MAX_CUENTA failures per account, LOGIN_MAX_IP per client
 within LOGIN_VENTANA_MIN minutes): each attempt is first written to Intento_Login and then
 counted, so concurrent attempts cannot slip past the limit; a successful or refused (429)
 attempt deletes its own row again, so only failures count. The per-address limit is also kept
-in Flask-Limiter's storage (RATELIMIT_STORAGE_URI: memory:// per process, redis:// shared).
+in a `limits` store (RATELIMIT_STORAGE_URI: memory:// per process, redis:// shared).
 """
 
 import functools
@@ -297,12 +297,10 @@ def clave_cuenta(correo):
 
 
 def _limite_ip():
-    """Flask-Limiter's strategy and the per-address item, or (None, None) when it is off."""
-    limiter = next(iter(current_app.extensions.get("limiter") or ()), None)
-    if limiter is None or not limiter.enabled:
-        return None, None
+    """The `limits` strategy of the app and the per-address item."""
     cfg = current_app.config
-    return limiter.limiter, parse_limit(f"{cfg['LOGIN_MAX_IP']} per {cfg['LOGIN_VENTANA_MIN']} minute")
+    return (current_app.extensions["limite_login"],
+            parse_limit(f"{cfg['LOGIN_MAX_IP']} per {cfg['LOGIN_VENTANA_MIN']} minute"))
 
 
 def abrir_intento(correo):
@@ -322,7 +320,7 @@ def abrir_intento(correo):
                                     n["ip"] - 1 - cfg["LOGIN_MAX_IP"]))
         esperas.append(row["s"] if row else 1)
     strategy, item = _limite_ip()
-    if strategy is not None and not strategy.test(item, "login_fallido", ip):
+    if not strategy.test(item, "login_fallido", ip):
         reset = strategy.get_window_stats(item, "login_fallido", ip).reset_time
         esperas.append(int(reset - time.time()) + 1)
     if esperas:
@@ -339,11 +337,10 @@ def cerrar_intento(id_intento):
 
 
 def fallo_intento():
-    """Count a failure in Flask-Limiter too (its row in Intento_Login stays) and prune rows
-    that no window looks at any more."""
+    """Count a failure in the `limits` store too (its row in Intento_Login stays) and prune
+    rows that no window looks at any more."""
     strategy, item = _limite_ip()
-    if strategy is not None:
-        strategy.hit(item, "login_fallido", request.remote_addr or "-")
+    strategy.hit(item, "login_fallido", request.remote_addr or "-")
     execute("DELETE FROM Intento_Login WHERE Fecha < NOW(6) - INTERVAL 1 DAY LIMIT 100")
 
 

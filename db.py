@@ -124,10 +124,11 @@ def get_pool():
 
 def get_db():
     """The connection lent to this request, borrowed on first use."""
-    if "db" not in g:
-        g.db = get_pool().acquire()
+    cnx = g.get("db")
+    if cnx is None:
+        cnx = g.db = get_pool().acquire()
         g.db_broken = False
-    return g.db
+    return cnx
 
 
 def close_db(exc=None):

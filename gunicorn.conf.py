@@ -33,5 +33,5 @@ def on_starting(server):
                            "(TTL corto); configure CACHE_REDIS_URL para compartirla.", workers)
     if workers > 1 and os.environ.get("RATELIMIT_STORAGE_URI", "memory://") == "memory://":
         server.log.warning("RATELIMIT_STORAGE_URI=memory:// con %d workers: el límite por IP de "
-                           "Flask-Limiter es por proceso (los recuentos de la base de datos sí "
+                           "login en memoria es por proceso (los recuentos de la base de datos sí "
                            "son globales); configure redis:// para compartirlo.", workers)

@@ -103,8 +103,7 @@ def fresh_login_counters(app, database):
     """Every test comes from 127.0.0.1, and login throttling counts failures per address: each
     test starts with none counted, so one test's wrong passwords cannot throttle the next."""
     database.execute("DELETE FROM Intento_Login")
-    for limiter in app.extensions.get("limiter", ()):
-        limiter.reset()
+    app.extensions["limite_login"].storage.reset()
 
 
 def unique(prefix):

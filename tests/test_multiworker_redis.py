@@ -103,7 +103,7 @@ def test_login_throttling_counts_across_workers(cluster, make_user):
                for r in bloqueados)
     assert len(serving_pids(cluster, "/auth/login HTTP")) >= 2
     # The per-address counter lives in Redis, shared by every worker.
-    assert redis_keys(cluster, "LIMITS*"), "Flask-Limiter no usa el Redis configurado"
+    assert redis_keys(cluster, "LIMITS*"), "el límite de login no usa el Redis configurado"
 
 
 def test_logout_holds_across_workers(cluster, make_user):
