@@ -107,11 +107,13 @@ def publico(row):
 
 
 def publicos(rows):
-    """`publico` of every row of one query: the public keys are worked out once."""
-    if not rows:
-        return []
-    keys = [k for k in rows[0] if not k.startswith("_")]
-    return [{k: row[k] for k in keys} for row in rows]
+    """`publico` of every row of one query, in place (the rows are fresh from query_all):
+    the internal keys are worked out once and deleted, cheaper than copying the rest."""
+    internas = [k for k in rows[0] if k.startswith("_")] if rows else []
+    for row in rows:
+        for k in internas:
+            del row[k]
+    return rows
 
 
 def tratamientos_de(id_diagnostico):

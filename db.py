@@ -7,9 +7,12 @@ import time
 from contextlib import contextmanager
 
 import mysql.connector
+from _mysql_connector import MySQLInterfaceError
 from flask import current_app, g
 from flask_caching import Cache
 from mysql.connector import errorcode, errors
+from mysql.connector.connection_cext import CMySQLConnection
+from mysql.connector.constants import FieldType
 
 from errors import ApiError
 
@@ -26,6 +29,40 @@ CHECKOUT_WAIT_S = 2.0
 # Rows that every authenticated user may read alike (never a response of one user), kept
 # briefly; SimpleCache is per process, so several workers need CACHE_REDIS_URL.
 cache = Cache()
+
+
+class Conexion(CMySQLConnection):
+    """mysql-connector's C-extension connection with a lean loop for whole result sets.
+
+    9.7.0's get_rows() walks every cell of every row in Python to find VECTOR columns, even
+    when the result has none: 40 % of the time of an 800-row medical history. When none of
+    the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
+    the rows the C extension has already converted are taken as they come; anything else
+    goes to the driver's own code.
+    """
+
+    def get_rows(self, count=None, binary=False, columns=None, raw=None, prep_stmt=None,
+                 **kwargs):
+        if (count is not None or prep_stmt is not None or raw or self._raw or self.converter
+                or not self.unread_result
+                or any(c[1] == FieldType.VECTOR for c in self._columns or ())):
+            return super().get_rows(count, binary, columns, raw, prep_stmt, **kwargs)
+        fetch_row = self._cmysql.fetch_row
+        rows = []
+        try:
+            row = fetch_row()
+            while row:
+                rows.append(row)
+                row = fetch_row()
+            eof = self.fetch_eof_columns()["eof"]
+        except MySQLInterfaceError as err:
+            self.free_result()
+            if hasattr(err, "errno"):
+                raise errors.get_mysql_exception(err.errno, msg=err.msg,
+                                                 sqlstate=err.sqlstate) from err
+            raise errors.InterfaceError(str(err)) from err
+        self.free_result()
+        return rows, eof
 
 
 class DatabaseUnavailable(ApiError):
@@ -61,7 +98,7 @@ class Pool:
                 try:
                     cnx = self._idle.get_nowait()
                 except queue.Empty:
-                    cnx = mysql.connector.connect(**self._args)
+                    cnx = Conexion(**self._args)
                     cnx.generation = self._generation
                     return cnx
                 if cnx.generation == self._generation:
