@@ -177,12 +177,9 @@ def close_db(exc=None):
 
 def _cursor(sql, params):
     cnx = get_db()
-    try:
-        # One buffered cursor per connection, for the connection's life: the C extension's
-        # cnx.cursor() pings the server first, a round trip per statement.
-        cur = cnx.historial_cursor
-    except AttributeError:
-        cur = None
+    # One buffered cursor per connection, for the connection's life: the C extension's
+    # cnx.cursor() pings the server first, a round trip per statement.
+    cur = getattr(cnx, "historial_cursor", None)
     try:
         if cur is None:
             cur = cnx.historial_cursor = cnx.cursor(buffered=True)

@@ -91,6 +91,34 @@ class HistorialCambio(Modelo):
 # Queries
 # ---------------------------------------------------------------------------
 
+# The levels of the timeline, newest first, each on its own ID_Paciente index (bench/baseline.py
+# runs the same statements).
+TIMELINE_SQL = (
+    SELECT_CITA + " WHERE c.ID_Paciente = %s ORDER BY c.Fecha DESC, c.Hora DESC, c.ID_Cita DESC",
+    SELECT_DIAGNOSTICO + " WHERE d.ID_Paciente = %s "
+                         "ORDER BY d.Fecha DESC, d.`ID_Diagnóstico` DESC",
+    SELECT_TRATAMIENTO + " WHERE t.ID_Paciente = %s "
+                         "ORDER BY t.Fecha_Inicio DESC, t.ID_Tratamiento DESC",
+    SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s ORDER BY m.ID_Medicamento DESC",
+)
+
+
+def anidar(citas, diagnosticos, tratamientos, medicamentos):
+    """The published citas, and the diagnoses with their treatments with their prescriptions,
+    from the rows of TIMELINE_SQL (fresh rows: they are changed in place)."""
+    por_tratamiento = {}
+    for m in publicos(medicamentos):
+        por_tratamiento.setdefault(m["id_tratamiento"], []).append(m)
+    por_diagnostico = {}
+    for t in publicos(tratamientos):
+        t["medicamentos"] = por_tratamiento.get(t["id_tratamiento"], [])
+        por_diagnostico.setdefault(t["id_diagnostico"], []).append(t)
+    diagnosticos = publicos(diagnosticos)
+    for d in diagnosticos:
+        d["tratamientos"] = por_diagnostico.get(d["id_diagnostico"], [])
+    return [publica(c) for c in citas], diagnosticos
+
+
 def cargar_timeline(id_paciente):
     """The nested history of a patient and its historial's version (no access check, no
     audit), or 404. Five statements whatever the record size."""
@@ -102,30 +130,9 @@ def cargar_timeline(id_paciente):
         historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
                      "fecha_creacion": row["_fecha_creacion"],
                      "antecedentes": row["_antecedentes"]}
-    citas = query_all(SELECT_CITA + " WHERE c.ID_Paciente = %s "
-                      "ORDER BY c.Fecha DESC, c.Hora DESC, c.ID_Cita DESC", (id_paciente,))
-    diagnosticos = query_all(SELECT_DIAGNOSTICO + " WHERE d.ID_Paciente = %s "
-                             "ORDER BY d.Fecha DESC, d.`ID_Diagnóstico` DESC", (id_paciente,))
-    tratamientos = query_all(SELECT_TRATAMIENTO + " WHERE t.ID_Paciente = %s "
-                             "ORDER BY t.Fecha_Inicio DESC, t.ID_Tratamiento DESC", (id_paciente,))
-    medicamentos = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s "
-                             "ORDER BY m.ID_Medicamento DESC", (id_paciente,))
-    por_tratamiento = {}
-    for m in publicos(medicamentos):
-        por_tratamiento.setdefault(m["id_tratamiento"], []).append(m)
-    por_diagnostico = {}
-    for t in publicos(tratamientos):
-        t["medicamentos"] = por_tratamiento.get(t["id_tratamiento"], [])
-        por_diagnostico.setdefault(t["id_diagnostico"], []).append(t)
-    diagnosticos = publicos(diagnosticos)
-    for d in diagnosticos:
-        d["tratamientos"] = por_diagnostico.get(d["id_diagnostico"], [])
-    datos = {
-        "paciente": paciente.shape(row),
-        "historial": historial,
-        "citas": [publica(c) for c in citas],
-        "diagnosticos": diagnosticos,
-    }
+    citas, diagnosticos = anidar(*(query_all(sql, (id_paciente,)) for sql in TIMELINE_SQL))
+    datos = {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
+             "diagnosticos": diagnosticos}
     return datos, row["_version_historial"]
 
 

@@ -132,15 +132,19 @@ def cargar(id_medico, bloquear=False):
 CACHE_S = 10
 
 
+def clave_cache(id_medico):
+    """The cache key of a doctor's row: the doctor's, never the reader's."""
+    return f"medico:{id_medico}"
+
+
 def cargar_publico(id_medico):
     """The SELECT_MEDICO row through the cache: any authenticated user may read any doctor,
     so the row is the same for all of them. Every write deletes it after its commit; a read
     that raced the write can put the old row back for at most CACHE_S seconds."""
-    clave = f"medico:{id_medico}"
-    row = cache.get(clave)
+    row = cache.get(clave_cache(id_medico))
     if row is None:
         row = cargar(id_medico)
-        cache.set(clave, row, timeout=CACHE_S)
+        cache.set(clave_cache(id_medico), row, timeout=CACHE_S)
     return row
 
 
@@ -158,7 +162,7 @@ def actualizar(id_medico, campos):
                 "WHERE `ID_Médico` = %s", params + [id_medico])
         auditar("actualizar", "medico", id_medico)
         row = cargar(id_medico)
-    cache.delete(f"medico:{id_medico}")
+    cache.delete(clave_cache(id_medico))
     return respuesta(shape(row), id_medico, row["_version"])
 
 
@@ -274,7 +278,7 @@ def delete_medico(id_medico):
         execute("UPDATE `Médico` SET Activo = FALSE, Version = Version + 1 "
                 "WHERE `ID_Médico` = %s", (id_medico,))
         auditar("anular", "medico", id_medico)
-    cache.delete(f"medico:{id_medico}")
+    cache.delete(clave_cache(id_medico))
     return "", 204
 
 

@@ -26,9 +26,9 @@ from api import encode_cursor  # noqa: E402
 from auditoria import INSERT_AUDITORIA  # noqa: E402
 from auth import USUARIO_DE_SESION  # noqa: E402
 from citas import SELECT_CITA, publica  # noqa: E402
-from clinico import SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, publico  # noqa: E402
+from clinico import publico  # noqa: E402
 from config import load_config  # noqa: E402
-from historialMedico import PACIENTE_E_HISTORIAL  # noqa: E402
+from historialMedico import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from paciente import SELECT_PACIENTE, edad, search_sql  # noqa: E402
 
 CONFIG = load_config()
@@ -162,30 +162,14 @@ def get_historial(environ, usuario, rid, id_paciente):
     row = run(PACIENTE_E_HISTORIAL, (id_paciente,), "one")
     if row is None:
         raise Answer("404 Not Found", "no_encontrado")
-    citas = run(SELECT_CITA + " WHERE c.ID_Paciente = %s "
-                "ORDER BY c.Fecha DESC, c.Hora DESC, c.ID_Cita DESC", (id_paciente,))
-    diagnosticos = run(SELECT_DIAGNOSTICO + " WHERE d.ID_Paciente = %s "
-                       "ORDER BY d.Fecha DESC, d.`ID_Diagnóstico` DESC", (id_paciente,))
-    tratamientos = run(SELECT_TRATAMIENTO + " WHERE t.ID_Paciente = %s "
-                       "ORDER BY t.Fecha_Inicio DESC, t.ID_Tratamiento DESC", (id_paciente,))
-    medicamentos = run(SELECT_MEDICAMENTO + " WHERE m.ID_Paciente = %s "
-                       "ORDER BY m.ID_Medicamento DESC", (id_paciente,))
-    por_tratamiento = {}
-    for m in medicamentos:
-        por_tratamiento.setdefault(m["id_tratamiento"], []).append(publico(m))
-    por_diagnostico = {}
-    for t in tratamientos:
-        por_diagnostico.setdefault(t["id_diagnostico"], []).append(
-            {**publico(t), "medicamentos": por_tratamiento.get(t["id_tratamiento"], [])})
+    citas, diagnosticos = anidar(*(run(sql, (id_paciente,)) for sql in TIMELINE_SQL))
     historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
                  "fecha_creacion": row["_fecha_creacion"], "antecedentes": row["_antecedentes"]}
     run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["rol"], "leer", "historial",
                            str(row["_id_historial"]), id_paciente, environ.get("REMOTE_ADDR"),
                            rid, None), None)
-    body = {"paciente": paciente_out(row), "historial": historial,
-            "citas": [publica(c) for c in citas],
-            "diagnosticos": [{**publico(d), "tratamientos": por_diagnostico.get(
-                d["id_diagnostico"], [])} for d in diagnosticos]}
+    body = {"paciente": paciente_out(row), "historial": historial, "citas": citas,
+            "diagnosticos": diagnosticos}
     return body, {"ETag": f'"{row["_id_historial"]}-{row["_version_historial"]}"'}
 
 
