@@ -272,6 +272,8 @@ CREATE TABLE IF NOT EXISTS Tratamiento (
     PRIMARY KEY (ID_Tratamiento),
     KEY ix_tratamiento_diagnostico (`ID_Diagnóstico`, ID_Tratamiento),
     KEY ix_tratamiento_paciente (ID_Paciente, ID_Tratamiento),
+    -- El orden del historial (más reciente primero) sin ordenar las filas aparte.
+    KEY ix_tratamiento_paciente_fecha (ID_Paciente, Fecha_Inicio, ID_Tratamiento),
     KEY ix_tratamiento_estado (Estado, ID_Tratamiento),
     CONSTRAINT fk_tratamiento_diagnostico FOREIGN KEY (`ID_Diagnóstico`) REFERENCES `Diagnóstico` (`ID_Diagnóstico`),
     CONSTRAINT fk_tratamiento_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),

@@ -1,12 +1,14 @@
 """Bulk data for the benchmark: patients, doctors, citas and clinical records via LOAD DATA.
 
 Run: .venv/bin/python bench/load_data.py [--db historial_bench] [--pacientes 1000000] ...
-Reuses the database when its row counts already match. Citas lie on a grid (one slot of
+Reuses the database when its row counts and its schema (a hash of the SQL file, stored in
+Bench_Esquema) still match: a new index in the schema means a fresh load, never a stale bench. Citas lie on a grid (one slot of
 30 minutes per doctor, the patients of one slot all different), so no doctor and no patient
 has two overlapping citas. Two extra patients carry 5 and 200 clinical records.
 """
 
 import argparse
+import hashlib
 import os
 import random
 import sys
@@ -155,8 +157,19 @@ def existing_counts(config, expected):
                 counts[table] = -1
         cur.execute("SELECT COUNT(*) FROM Usuario WHERE Correo = %s", (BENCH_CORREO,))
         counts["usuario"] = cur.fetchone()[0]
+        try:
+            cur.execute("SELECT Huella FROM Bench_Esquema")
+            counts["esquema"] = cur.fetchone()[0]
+        except mysql.connector.Error:
+            counts["esquema"] = None
     cnx.close()
     return counts
+
+
+def schema_hash():
+    """sha256 of the schema file the data was loaded with."""
+    with open(cli.SCHEMA_FILE, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def drop_database(config):
@@ -297,6 +310,9 @@ def generate(config, pacientes, medicos, citas, diagnosticos, seed=2024):
                    "VALUES ('Admin de benchmark', %s, %s, 1)", (BENCH_CORREO, hashed))
     loader.execute("ANALYZE TABLE Paciente, Paciente_Prefijo, Cita, `Diagnóstico`, Tratamiento, "
                    "Medicamento")
+    # Written last: a load cut short has no hash and is loaded again.
+    loader.execute("CREATE TABLE Bench_Esquema (Huella CHAR(64) NOT NULL)")
+    loader.execute("INSERT INTO Bench_Esquema VALUES (%s)", (schema_hash(),))
     loader.cnx.close()
     os.remove(os.path.join(workdir, "chunk.tsv"))
     os.rmdir(workdir)
@@ -318,11 +334,12 @@ def ensure(name, pacientes, medicos, citas, diagnosticos):
     counts = existing_counts(config, expected)
     # POST /citas of earlier runs adds citas after the loaded ones: more is fine, fewer is not.
     if (counts and all(counts[t] == n or (t == "Cita" and counts[t] > n)
-                       for t, n in expected.items()) and counts["usuario"] == 1):
+                       for t, n in expected.items()) and counts["usuario"] == 1
+            and counts["esquema"] == schema_hash()):
         print(f"{name}: datos ya cargados ({pacientes:,} pacientes), se reutilizan.")
     else:
         if counts is not None:
-            print(f"{name}: recuento distinto del esperado; se vuelve a cargar.")
+            print(f"{name}: recuento o esquema distinto del esperado; se vuelve a cargar.")
             drop_database(config)
         print(f"{name}: cargando {pacientes:,} pacientes, {medicos} médicos, {citas:,} citas, "
               f"{diagnosticos:,} diagnósticos...")
