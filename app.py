@@ -75,7 +75,7 @@ class RequestIdFilter(logging.Filter):
     """Prefix each log line of a request with its request id."""
 
     def filter(self, record):
-        if has_request_context() and g.get("request_id") and not getattr(record, "_rid", False):
+        if not getattr(record, "_rid", False) and has_request_context() and g.get("request_id"):
             record.msg = f"[{g.request_id}] {record.msg}"
             record._rid = True
         return True
@@ -99,6 +99,11 @@ def setup_logging(config):
         handler._historial = True
         root.addHandler(handler)
     root.setLevel(config["LOG_LEVEL"])
+    # The format uses none of the caller's file/line, thread or process: the logging docs'
+    # "Optimization" switches, so that a record does not gather them (one access line each
+    # request).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     root._historial_configured = config["LOG_FILE"]
 

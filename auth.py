@@ -164,18 +164,30 @@ def _encode(claims):
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
 
 
+@functools.lru_cache(maxsize=1024)
+def _verified_claims(token, key):
+    """PyJWT's full check of one token (signature, HS256 only, required claims, expiry).
+
+    A client sends the same access token with every request of its 15 minutes, so the check
+    is kept per (token, key) and done once (0.05 ms of HMAC and JSON per request otherwise).
+    A token that fails raises, and lru_cache keeps no exceptions; the expiry is checked again
+    on every use (decode_token) and revocation is the session query's job, per request.
+    """
+    return jwt.decode(token, key, algorithms=["HS256"],
+                      options={"require": ["sub", "rol", "iat", "exp", "jti", "typ", "sid"]})
+
+
 def decode_token(token, typ):
     """The verified claims of a token of type `typ`, or 401. Only HS256 is accepted."""
     try:
-        claims = jwt.decode(
-            token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
-            options={"require": ["sub", "rol", "iat", "exp", "jti", "typ", "sid"]},
-        )
+        claims = _verified_claims(token, current_app.config["SECRET_KEY"])
     except jwt.PyJWTError:
         raise no_autenticado() from None
-    if claims.get("typ") != typ or not isinstance(claims.get("sid"), str):
+    # PyJWT's rule (expired when exp <= now), for a token verified before it expired.
+    if (int(claims["exp"]) <= time.time() or claims.get("typ") != typ
+            or not isinstance(claims.get("sid"), str)):
         raise no_autenticado()
-    return claims
+    return dict(claims)
 
 
 def issue_tokens(usuario, sid=None):

@@ -54,7 +54,10 @@ class Conexion(CMySQLConnection):
             while row:
                 rows.append(row)
                 row = fetch_row()
-            eof = self.fetch_eof_columns()["eof"]
+            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns
+            # (the cursor has it already): 19 tuples for a patient row, for nothing.
+            eof = {"status_flag": self._server_status,
+                   "warning_count": self._cmysql.st_warning_count()}
         except MySQLInterfaceError as err:
             self.free_result()
             if hasattr(err, "errno"):
@@ -187,8 +190,6 @@ def _cursor(sql, params):
     except errors.Error as err:
         _note_failure(err)
         raise
-    if hasattr(g, "sql_count"):
-        g.sql_count += 1
     return cur
 
 

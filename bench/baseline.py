@@ -1,7 +1,7 @@
 """The benchmark's baseline: the read endpoints as a bare WSGI function, without Flask.
 
-Same work per request as the app, minus the framework: PyJWT HS256 verification, the same
-session/user query (auth.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
+Same work per request as the app, minus the framework: PyJWT HS256 verification (through the
+app's own per-token cache, auth._verified_claims), the same session/user query (auth.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
 imported from the app's modules, so both always run identical statements), the same JSON
 shapes, through mysql-connector's C extension on one connection per process.
 Served under the same gunicorn settings: `gunicorn -c gunicorn.conf.py bench.baseline:application`.
@@ -14,6 +14,7 @@ import sys
 import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import time as unix_time
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import db  # noqa: E402
 from api import encode_cursor  # noqa: E402
 from auditoria import INSERT_AUDITORIA  # noqa: E402
-from auth import USUARIO_DE_SESION  # noqa: E402
+from auth import USUARIO_DE_SESION, _verified_claims  # noqa: E402
 from citas import SELECT_CITA, publica  # noqa: E402
 from clinico import publico  # noqa: E402
 from config import load_config  # noqa: E402
@@ -91,11 +92,10 @@ def user_of(environ):
     if scheme.lower() != "bearer":
         raise Answer("401 Unauthorized", "no_autenticado")
     try:
-        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"],
-                            options={"require": ["sub", "rol", "iat", "exp", "jti", "typ", "sid"]})
+        claims = _verified_claims(token.strip(), SECRET)
     except jwt.PyJWTError:
         raise Answer("401 Unauthorized", "no_autenticado") from None
-    if claims.get("typ") != "access":
+    if int(claims["exp"]) <= unix_time() or claims.get("typ") != "access":
         raise Answer("401 Unauthorized", "no_autenticado")
     row = run(USUARIO_DE_SESION, (claims["sid"],), "one")
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:

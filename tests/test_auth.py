@@ -240,6 +240,20 @@ def test_token_attacks_are_401(app, client, database, make_user, case):
         401 if case == "revocado" else 200)
 
 
+def test_a_verified_token_still_expires(app, client, make_user, monkeypatch):
+    """Verification is kept per token (auth._verified_claims); its expiry is not."""
+    user = make_user("paciente")
+    real = jwt.decode(user.token, options={"verify_signature": False})
+    now = int(time.time())
+    token = jwt.encode({**real, "exp": now + 60}, app.config["SECRET_KEY"], algorithm="HS256")
+    assert client.get("/auth/me", headers=bearer(token)).status_code == 200
+    assert client.get("/auth/me", headers=bearer(token)).status_code == 200
+    monkeypatch.setattr(time, "time", lambda: now + 60)
+    assert_401(client.get("/auth/me", headers=bearer(token)))
+    monkeypatch.undo()
+    assert client.get("/auth/me", headers=user.headers).status_code == 200
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"},
                                      {"Authorization": "Bearer "}])
 def test_missing_token_is_401(client, headers):

@@ -5,10 +5,19 @@ from datetime import date, timedelta
 import pytest
 from flask import g
 
+import db
+
 
 @pytest.fixture
-def sql_count(app):
-    """Count the SQL statements of each request and answer them in `X-SQL-Count` (tests only)."""
+def sql_count(app, monkeypatch):
+    """Count the SQL statements of each request and answer them in `X-SQL-Count` (tests only):
+    every statement of db.py's helpers goes through db._cursor."""
+    cursor = db._cursor
+
+    def counting_cursor(sql, params):
+        g.sql_count = g.get("sql_count", 0) + 1
+        return cursor(sql, params)
+
     def start():
         g.sql_count = 0
 
@@ -16,6 +25,7 @@ def sql_count(app):
         response.headers["X-SQL-Count"] = str(g.get("sql_count", -1))
         return response
 
+    monkeypatch.setattr(db, "_cursor", counting_cursor)
     app.before_request_funcs.setdefault(None, []).insert(0, start)
     app.after_request_funcs.setdefault(None, []).insert(0, finish)
     yield
