@@ -20,7 +20,6 @@ from config import ConfigError, load_config
 from errors import register_error_handlers
 
 
-
 class SinSesion(SessionInterface):
     """No cookie session: the API is stateless (bearer tokens), so there is nothing to sign or
     verify on each request (Flask would build a signer per request because SECRET_KEY is set)."""
