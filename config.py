@@ -1,5 +1,6 @@
 """Settings read from the environment (and `.env`), checked once at start-up."""
 
+import logging
 import os
 import re
 from datetime import time
@@ -54,6 +55,39 @@ def _choice(name, default, choices):
     return value
 
 
+def _registro():
+    """REGISTRO_PACIENTES: `invitacion` (default), `abierto`, or `0`; the older `1` is `abierto`."""
+    raw = _text("REGISTRO_PACIENTES", "invitacion").lower()
+    if raw in ("0", "no", "false", "off"):
+        return ""
+    if raw == "1":
+        logging.getLogger("historial.config").warning(
+            "REGISTRO_PACIENTES=1 está obsoleto: se lee como 'abierto' (use 'invitacion')")
+        return "abierto"
+    if raw not in ("invitacion", "abierto"):
+        raise ConfigError(f"REGISTRO_PACIENTES={raw!r} debe ser invitacion, abierto o 0")
+    return raw
+
+
+def _nodos(default_port):
+    """DB_HOST as a list of (host, port): one server, or the nodes of a cluster."""
+    nodos = []
+    for item in _text("DB_HOST", required=True).split(","):
+        host, _, port = item.strip().rpartition(":") if item.count(":") == 1 else ("", "", "")
+        host = host or item.strip()
+        if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            raise ConfigError(f"DB_HOST={item.strip()!r} debe ser host o host:puerto")
+        nodos.append((host, int(port) if port else default_port))
+    return nodos
+
+
+def _url(name, default):
+    value = _text(name, default).rstrip("/")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s?#]*)?", value):
+        raise ConfigError(f"{name}={value!r} debe ser una URL http(s):// sin consulta")
+    return value
+
+
 def load_config():
     """Read every setting of API.md §12 and return the dict for `app.config`."""
     load_dotenv(override=False)
@@ -72,6 +106,7 @@ def load_config():
         "DB_HOST": _text("DB_HOST", required=True),
         "DB_PASSWORD": _text("DB_PASSWORD", required=True),
         "DB_PORT": _int("DB_PORT", 3308, 1, 65535),
+        "DB_NODOS": _nodos(_int("DB_PORT", 3308, 1, 65535)),
         "DB_USER": _text("DB_USER", "root"),
         "DB_NAME": _text("DB_NAME", "historial_medico"),
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 8, 1, 100),
@@ -84,7 +119,12 @@ def load_config():
         "JWT_ACCESS_MIN": _int("JWT_ACCESS_MIN", 15, 1, 24 * 60),
         "JWT_REFRESH_DIAS": _int("JWT_REFRESH_DIAS", 7, 1, 365),
         "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12, 4, 16),
-        "REGISTRO_PACIENTES": _bool("REGISTRO_PACIENTES", True),
+        "REGISTRO_PACIENTES": _registro(),
+        "CITAS_MAX_PACIENTE": _int("CITAS_MAX_PACIENTE", 3, 1, 1000),
+        "CUIDADO_DIAS": _int("CUIDADO_DIAS", 365, 1, 36500),
+        "URL_PUBLICA": _url("URL_PUBLICA", "http://127.0.0.1:5000"),
+        "METRICAS": _bool("METRICAS", True),
+        "PROXIES_CONFIABLES": _int("PROXIES_CONFIABLES", 0, 0, 10),
         "HORARIO_INICIO": _hora("HORARIO_INICIO", "08:00"),
         "HORARIO_FIN": _hora("HORARIO_FIN", "18:00"),
         "DURACION_CITA_MIN": _int("DURACION_CITA_MIN", 30, 5, 240),
