@@ -314,6 +314,8 @@ CREATE TABLE IF NOT EXISTS Auditoria (
     ID_Auditoria  BIGINT        NOT NULL AUTO_INCREMENT,
     Fecha         DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     ID_Usuario    INT           NULL,
+    -- El nombre y el rol del usuario tal como eran en ese momento.
+    Nombre_Usuario VARCHAR(100) NULL,
     Rol           VARCHAR(50)   NULL,
     Accion        ENUM('leer', 'crear', 'actualizar', 'anular', 'login_ok', 'login_fallido',
                        'logout', 'denegado', 'acceso_emergencia') NOT NULL,

@@ -7,7 +7,9 @@ validates the request and describes the operation in `/openapi.json`.
 import base64
 import functools
 import json
+import random
 import re
+import time as pytime
 import typing
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -229,11 +231,34 @@ def _parse_query(model):
         raise validation_error(err) from None
 
 
+REINTENTOS = 6
+
+
+def run_retrying(view, *args, **kwargs):
+    """Run the view; on a deadlock run it again as a whole, up to REINTENTOS times, after a
+    random pause that grows with each try (so the parties to the deadlock do not meet again).
+    When the tries run out, or a lock wait timed out, the answer is 409 with Retry-After:
+    the request was fine, the moment was not."""
+    for intento in range(REINTENTOS):
+        try:
+            return view(*args, **kwargs)
+        except db_errors.DatabaseError as err:
+            if db.is_lock_timeout(err):
+                break
+            if not db.is_deadlock(err):
+                raise
+        if intento < REINTENTOS - 1:
+            pytime.sleep(random.uniform(0, 0.01 * 2 ** intento))
+    raise ApiError(409, "conflicto", "Operación en conflicto con otra simultánea; inténtelo de "
+                   "nuevo", headers={"Retry-After": "1"})
+
+
 def spec(*, body=None, query=None, responses=None, summary="", description="", tags=None,
          errors=(), status=200):
     """Declare an endpoint: validate body/query into `body=`/`query=` and document it.
 
-    A deadlock rolls the whole transaction back in InnoDB, so the view is run once more.
+    A deadlock (or, on a cluster, a certification conflict) rolls the whole transaction back,
+    so the view is run again from the start, a bounded number of times (`run_retrying`).
     """
     def decorator(view):
         @functools.wraps(view)
@@ -242,12 +267,7 @@ def spec(*, body=None, query=None, responses=None, summary="", description="", t
                 kwargs["body"] = _parse_body(body)
             if query is not None:
                 kwargs["query"] = _parse_query(query)
-            try:
-                return view(*args, **kwargs)
-            except db_errors.DatabaseError as err:
-                if not db.is_deadlock(err):
-                    raise
-                return view(*args, **kwargs)
+            return run_retrying(view, *args, **kwargs)
 
         wrapper._api = {
             "body": body, "query": query, "responses": responses or {status: None},
@@ -451,6 +471,9 @@ def build_openapi(app):
             errors |= {404}
         if method in ("PUT", "PATCH", "DELETE"):
             errors |= {412}
+        if method != "GET":
+            # A write that keeps meeting simultaneous ones answers 409 with Retry-After.
+            errors |= {409}
         for status in sorted(errors):
             op["responses"].setdefault(str(status), {
                 "description": ERRORES_COMUNES[status],

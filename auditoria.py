@@ -16,16 +16,16 @@ ACCIONES = ("leer", "crear", "actualizar", "anular", "login_ok", "login_fallido"
             "denegado", "acceso_emergencia")
 
 INSERT_AUDITORIA = """
-    INSERT INTO Auditoria (ID_Usuario, Rol, Accion, Recurso, ID_Recurso, ID_Paciente, IP,
-                           ID_Solicitud, Motivo)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    INSERT INTO Auditoria (ID_Usuario, Nombre_Usuario, Rol, Accion, Recurso, ID_Recurso,
+                           ID_Paciente, IP, ID_Solicitud, Motivo)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 SELECT_AUDITORIA = """
     SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, a.ID_Usuario AS id_usuario,
-           a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, a.ID_Recurso AS id_recurso,
-           a.ID_Paciente AS id_paciente, a.IP AS ip, a.ID_Solicitud AS id_solicitud,
-           a.Motivo AS motivo
+           a.Nombre_Usuario AS nombre_usuario, a.Rol AS rol, a.Accion AS accion,
+           a.Recurso AS recurso, a.ID_Recurso AS id_recurso, a.ID_Paciente AS id_paciente,
+           a.IP AS ip, a.ID_Solicitud AS id_solicitud, a.Motivo AS motivo
       FROM Auditoria a
 """
 
@@ -33,22 +33,38 @@ SELECT_AUDITORIA = """
 ORDEN = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
 
 
+def fila(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuario=None):
+    """The INSERT_AUDITORIA parameters of one row. The actor's name and role are copied as
+    they are now, so a later rename never rewrites what the row says."""
+    usuario = usuario or g.get("usuario") or {}
+    return (usuario.get("id_usuario"), usuario.get("nombre"), usuario.get("rol"), accion,
+            recurso, None if id_recurso is None else str(id_recurso), id_paciente,
+            request.remote_addr, g.get("request_id"), motivo)
+
+
 def auditar(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuario=None):
     """Record one audit row; inside the request's transaction when one is open (one INSERT)."""
-    usuario = usuario or g.get("usuario") or {}
-    execute(INSERT_AUDITORIA, (
-        usuario.get("id_usuario"), usuario.get("rol"), accion, recurso,
-        None if id_recurso is None else str(id_recurso), id_paciente,
-        request.remote_addr, g.get("request_id"), motivo,
-    ))
+    execute(INSERT_AUDITORIA, fila(accion, recurso, id_recurso, id_paciente, motivo, usuario))
+
+
+def paciente_nombrado():
+    """The patient a request names: a path `id_paciente`, an `id_paciente`/`patient` filter,
+    or the patient of the record an access rule was checking (`auth.objetivo`)."""
+    candidatos = ((request.view_args or {}).get("id_paciente"), g.get("id_paciente_objetivo"),
+                  request.args.get("id_paciente"), request.args.get("patient"))
+    for valor in candidatos:
+        if isinstance(valor, int) or (isinstance(valor, str) and valor.isdigit()
+                                      and len(valor) < 10):
+            return int(valor)
+    return None
 
 
 def auditar_denegado():
-    """Record a refused access (403) of the current request."""
+    """Record a refused access (403) of the current request, under the patient it named."""
     view_args = request.view_args or {}
     id_recurso = next(iter(view_args.values()), None)
     recurso = (request.blueprint or request.path.strip("/").split("/")[0] or "raiz")
-    auditar("denegado", recurso, id_recurso, id_paciente=view_args.get("id_paciente"),
+    auditar("denegado", recurso, id_recurso, id_paciente=paciente_nombrado(),
             motivo=f"{request.method} {request.path}"[:500])
 
 
@@ -74,7 +90,9 @@ class AuditoriaOut(BaseModel):
     id_auditoria: int
     fecha: datetime
     id_usuario: Optional[int]
-    rol: Optional[str]
+    nombre_usuario: Optional[str] = Field(None, description="Nombre del usuario en el momento "
+                                                            "del acceso")
+    rol: Optional[str] = Field(None, description="Rol del usuario en el momento del acceso")
     accion: Literal[ACCIONES]
     recurso: str
     id_recurso: Optional[str]

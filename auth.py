@@ -275,9 +275,16 @@ def load_current_user():
     return row
 
 
+# A write permission acts only together with its read permission: a write answers with what
+# it wrote, and must never show its author what they may not read (a role holding only
+# `pacientes:escribir` cannot use it).
+LECTURA_NECESARIA = {"pacientes:escribir": "pacientes:leer", "clinico:escribir": "clinico:leer"}
+
+
 def tiene(permiso):
-    """True when the current user's role grants `permiso`."""
-    return permiso in g.usuario["permisos"]
+    """True when the current user's role grants `permiso` (and the read it needs)."""
+    permisos = g.usuario["permisos"]
+    return permiso in permisos and LECTURA_NECESARIA.get(permiso, permiso) in permisos
 
 
 def requiere(*permisos):
@@ -593,35 +600,74 @@ def es_el_paciente(id_paciente):
     return g.usuario["id_paciente"] is not None and g.usuario["id_paciente"] == id_paciente
 
 
+# A doctor cares for a patient while the doctor is active and the patient has a
+# non-cancelled cita with them that is in the future or at most CUIDADO_DIAS days old. The
+# cita is the only source of the relation, and only staff or the patient can book the first
+# one (citas.check_reserva), so no doctor can open it for themself.
+CUIDADO = """
+    SELECT 1 AS si FROM Cita c JOIN `Médico` m ON m.`ID_Médico` = c.`ID_Médico`
+     WHERE c.ID_Paciente = %s AND c.`ID_Médico` = %s AND c.Estado <> 'Cancelada'
+       AND c.Fecha >= %s AND m.Activo = TRUE
+     LIMIT 1
+"""
+
+
+def inicio_cuidado():
+    """The oldest cita date that still makes a care relation (clinic calendar)."""
+    return ahora_local().date() - timedelta(days=current_app.config["CUIDADO_DIAS"])
+
+
+def pacientes_bajo_cuidado(columna):
+    """SQL fragment and params: `columna` (a patient id) is under the current doctor's care."""
+    return (f"{columna} IN (SELECT cc.ID_Paciente FROM Cita cc JOIN `Médico` mm "
+            "ON mm.`ID_Médico` = cc.`ID_Médico` WHERE cc.`ID_Médico` = %s "
+            "AND cc.Estado <> 'Cancelada' AND cc.Fecha >= %s AND mm.Activo = TRUE)",
+            [g.usuario["id_medico"], inicio_cuidado()])
+
+
 def bajo_su_cuidado(id_paciente):
-    """The current doctor has at least one non-cancelled cita with the patient."""
+    """The current user is a doctor with the patient under their care (see CUIDADO)."""
     id_medico = g.usuario["id_medico"]
     if id_medico is None:
         return False
-    return query_one(
-        "SELECT 1 AS si FROM Cita WHERE ID_Paciente = %s AND `ID_Médico` = %s "
-        "AND Estado <> 'Cancelada' LIMIT 1", (id_paciente, id_medico)) is not None
+    return query_one(CUIDADO, (id_paciente, id_medico, inicio_cuidado())) is not None
+
+
+def objetivo(id_paciente):
+    """Remember the patient this request targets, so that a refusal is audited under them."""
+    g.id_paciente_objetivo = id_paciente
 
 
 def check_lectura_paciente(id_paciente):
     """Demographics: `pacientes:leer` staff or the patient themself."""
+    objetivo(id_paciente)
     if tiene("pacientes:leer") or es_el_paciente(id_paciente):
         return
     raise prohibido("Sólo puede ver sus propios datos")
+
+
+def puede_leer_clinica(id_paciente):
+    """Whether the caller may read the patient's clinical data without breaking the glass:
+    the patient, a `clinico:leer` non-doctor, or a doctor with the patient under care."""
+    if es_el_paciente(id_paciente):
+        return True
+    if not tiene("clinico:leer"):
+        return False
+    return g.usuario["id_medico"] is None or bajo_su_cuidado(id_paciente)
 
 
 def check_lectura_clinica(id_paciente):
     """Clinical data: the patient, `clinico:leer` non-doctors, or a doctor under care.
 
     A doctor without a care relation may still read with `X-Motivo-Acceso` (10+ characters):
-    allowed and audited as `acceso_emergencia` with the reason (break-the-glass).
+    allowed and audited as `acceso_emergencia` with the reason (break-the-glass). Callers
+    pass the one patient the request names; unfiltered lists never come here.
     """
-    if es_el_paciente(id_paciente):
+    objetivo(id_paciente)
+    if puede_leer_clinica(id_paciente):
         return
     if not tiene("clinico:leer"):
         raise prohibido("No tiene acceso a datos clínicos")
-    if g.usuario["id_medico"] is None or bajo_su_cuidado(id_paciente):
-        return
     motivo = (request.headers.get("X-Motivo-Acceso") or "").strip()
     if len(motivo) >= MOTIVO_MIN:
         auditar("acceso_emergencia", "paciente", id_paciente, id_paciente=id_paciente,
@@ -632,22 +678,13 @@ def check_lectura_clinica(id_paciente):
 
 
 def check_escritura_clinica(id_paciente):
-    """Clinical writes: only a doctor with the patient under their care."""
+    """Clinical writes: only a doctor with the patient under their care (never by breaking
+    the glass)."""
+    objetivo(id_paciente)
     if not tiene("clinico:escribir") or g.usuario["id_medico"] is None:
         raise prohibido("Sólo el médico tratante puede escribir datos clínicos")
     if not bajo_su_cuidado(id_paciente):
         raise prohibido("El paciente no está bajo su cuidado")
-
-
-def existe_o_404(row, que):
-    """The row, or 404 naming what was not found."""
-    if row is None:
-        raise no_encontrado(que)
-    return row
-
-
-def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def ahora_local():
@@ -656,6 +693,3 @@ def ahora_local():
 
     return datetime.now(ZoneInfo(current_app.config["ZONA_HORARIA"])).replace(tzinfo=None)
 
-
-def expira(minutos):
-    return utcnow() + timedelta(minutes=minutos)

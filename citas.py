@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
-from auth import ahora_local, autenticado, es_el_paciente, tiene
+from auth import ahora_local, autenticado, bajo_su_cuidado, es_el_paciente, tiene
 from clinico import auditar_lectura, cambios, respuesta
 from db import execute, executemany, query_all, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
@@ -233,9 +233,9 @@ def busy_slots(id_medico, inicio, fin):
     return [(r["inicio"], r["fin"]) for r in rows]
 
 
-def lock_medico_paciente(id_medico, id_paciente):
+def lock_medico_paciente(id_medico, id_paciente, existente=False):
     """Lock the doctor's row, then the patient's (fixed order); 404 if either is missing or
-    inactive.
+    inactive — or, for an `existente` cita being moved, 409 naming who was deactivated.
 
     Holding both locks serialises every booking and rescheduling that involves either of them.
     These are the transaction's first reads, so its snapshot (taken at its first plain read)
@@ -243,12 +243,43 @@ def lock_medico_paciente(id_medico, id_paciente):
     """
     medico = query_one("SELECT Activo AS activo FROM `Médico` WHERE `ID_Médico` = %s FOR UPDATE",
                        (id_medico,))
-    if medico is None or not medico["activo"]:
-        raise no_encontrado("Médico")
     paciente = query_one("SELECT Activo AS activo FROM Paciente WHERE ID_Paciente = %s "
                          "FOR UPDATE", (id_paciente,))
-    if paciente is None or not paciente["activo"]:
-        raise no_encontrado("Paciente")
+    for row, quien, articulo in ((medico, "Médico", "El médico"),
+                                 (paciente, "Paciente", "El paciente")):
+        if row is None:
+            raise no_encontrado(quien)
+        if not row["activo"]:
+            if existente:
+                raise conflicto(f"{articulo} de la cita está dado de baja: no se puede "
+                                "reprogramar")
+            raise no_encontrado(quien)
+
+
+def check_horario(fecha, hora, duracion):
+    """400 unless the cita starts and ends within clinic hours (HORARIO_INICIO–HORARIO_FIN)."""
+    cfg = current_app.config
+    inicio = datetime.combine(fecha, hora)
+    if (hora < cfg["HORARIO_INICIO"]
+            or inicio + timedelta(minutes=duracion) > datetime.combine(fecha, cfg["HORARIO_FIN"])):
+        raise validacion("hora", f"la cita debe empezar y terminar dentro del horario de la "
+                                 f"clínica ({cfg['HORARIO_INICIO']:%H:%M}–"
+                                 f"{cfg['HORARIO_FIN']:%H:%M})")
+
+
+def check_tope(id_paciente, inicio, except_id=None):
+    """409 when a patient booking for themself already holds CITAS_MAX_PACIENTE future
+    non-cancelled citas. Run under the patient's row lock, like the overlap check."""
+    tope = current_app.config["CITAS_MAX_PACIENTE"]
+    ahora = ahora_local()
+    if inicio <= ahora:
+        return
+    n = query_one("SELECT COUNT(*) AS n FROM Cita WHERE ID_Paciente = %s "
+                  "AND Estado <> 'Cancelada' AND Inicio > %s AND ID_Cita <> %s",
+                  (id_paciente, ahora, except_id or 0))["n"]
+    if n >= tope:
+        raise conflicto(f"Ya tiene {n} citas pendientes; el máximo que puede reservar usted "
+                        f"mismo es {tope}. Cancele alguna o llame a la clínica")
 
 
 def check_libre(id_medico, id_paciente, inicio, fin, except_id=None):
@@ -339,11 +370,24 @@ def check_acceso(cita):
 
 
 def check_reserva(id_medico, id_paciente):
-    """Booking: staff for anyone; a doctor in their own agenda; a patient for themself."""
-    propio = g.usuario["id_medico"] is not None and g.usuario["id_medico"] == id_medico
-    if tiene("citas:gestionar") or propio or es_el_paciente(id_paciente):
+    """Booking: a patient for themself; staff with `citas:gestionar` for anyone; a doctor in
+    their own agenda, only for a patient already under their care (a cita is what makes the
+    care relation, so a doctor booking a stranger would grant themself access)."""
+    if es_el_paciente(id_paciente):
+        return
+    if g.usuario["id_medico"] is not None and g.usuario["id_medico"] == id_medico:
+        if bajo_su_cuidado(id_paciente):
+            return
+        raise prohibido("Un médico sólo reserva citas para pacientes que ya están bajo su "
+                        "cuidado; la primera cita la da la recepción o el propio paciente")
+    if tiene("citas:gestionar"):
         return
     raise prohibido("Sólo puede reservar citas propias")
+
+
+def reserva_propia(id_paciente):
+    """A patient booking or moving their own cita: duration fixed, a cap on future citas."""
+    return es_el_paciente(id_paciente) and not tiene("citas:gestionar")
 
 
 def check_cambio_estado(cita, estado):
@@ -377,13 +421,16 @@ def alcance(id_medico, id_paciente):
 # Writes
 # ---------------------------------------------------------------------------
 
-def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico):
-    """Lock, check the time is free, insert the cita and its first state; returns its id."""
+def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico, tope=False):
+    """Lock, check the time is free (and the patient's cap when `tope`), insert the cita and
+    its first state; returns its id."""
     inicio = datetime.combine(fecha, hora)
     fin = inicio + timedelta(minutes=duracion_min)
     with transaction():
         lock_medico_paciente(id_medico, id_paciente)
         check_libre(id_medico, id_paciente, inicio, fin)
+        if tope:
+            check_tope(id_paciente, inicio)
         try:
             id_cita = execute(
                 "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Motivo, ID_Paciente, `ID_Médico`) "
@@ -411,9 +458,19 @@ def reprogramar(id_cita, body):
     if actual is None:
         raise no_encontrado("Cita")
     check_acceso(actual)
+    propia = reserva_propia(actual["id_paciente"])
+    if propia and "duracion_min" in sent:
+        raise validacion("duracion_min", "la duración de una cita que reserva el paciente la "
+                                         "fija la clínica")
+    mueve = bool({"fecha", "hora", "duracion_min"} & sent.keys())
+    if mueve and es_su_medico(actual) and not tiene("citas:gestionar"):
+        # Moving an old cita into the future would renew an ended care relation.
+        if not bajo_su_cuidado(actual["id_paciente"]):
+            raise prohibido("El paciente ya no está bajo su cuidado: la recepción puede darle "
+                            "una cita nueva")
     with transaction():
         # The cita's doctor and patient never change, so they can be locked before the cita.
-        lock_medico_paciente(actual["id_medico"], actual["id_paciente"])
+        lock_medico_paciente(actual["id_medico"], actual["id_paciente"], existente=True)
         cita = bloquear(id_cita)
         check_if_match(id_cita, cita["_version"])
         if cita["estado"] in FINALES:
@@ -423,10 +480,13 @@ def reprogramar(id_cita, body):
         duracion = sent.get("duracion_min", cita["duracion_min"])
         if "fecha" in sent or "hora" in sent:
             check_fecha(fecha, hora)
-        if {"fecha", "hora", "duracion_min"} & sent.keys():
+        if mueve:
+            check_horario(fecha, hora, duracion)
             inicio = datetime.combine(fecha, hora)
             check_libre(cita["id_medico"], cita["id_paciente"], inicio,
                         inicio + timedelta(minutes=duracion), except_id=id_cita)
+            if propia:
+                check_tope(cita["id_paciente"], inicio, except_id=id_cita)
         sets = ", ".join(f"{COLUMNAS_CAMBIO[k]} = %s" for k in sent)
         try:
             execute(f"UPDATE Cita SET {sets}, Version = Version + 1 WHERE ID_Cita = %s",
@@ -456,6 +516,26 @@ def cambiar_estado(id_cita, estado, motivo):
                 id_paciente=cita["id_paciente"], motivo=f"{cita['estado']} → {estado}")
 
 
+def futuras_del_medico(id_medico):
+    """The doctor's future non-cancelled citas (id, patient, start), soonest first."""
+    return query_all("SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, Inicio AS inicio "
+                     "FROM Cita WHERE `ID_Médico` = %s AND Estado IN ('Pendiente', 'Confirmada') "
+                     "AND Inicio > %s "
+                     "ORDER BY Inicio FOR UPDATE", (id_medico, ahora_local()))
+
+
+def cancelar_citas(citas, motivo):
+    """Cancel the given citas (inside the caller's transaction), each with its state step and
+    its audit row."""
+    for cita in citas:
+        execute("UPDATE Cita SET Estado = 'Cancelada', Version = Version + 1 WHERE ID_Cita = %s",
+                (cita["id_cita"],))
+        execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario, Motivo) "
+                "VALUES (%s, 'Cancelada', %s, %s)", (cita["id_cita"], g.usuario["id_usuario"],
+                                                     motivo))
+        auditar("anular", "cita", cita["id_cita"], id_paciente=cita["id_paciente"], motivo=motivo)
+
+
 # ---------------------------------------------------------------------------
 # Routes
 # ---------------------------------------------------------------------------
@@ -465,15 +545,25 @@ def cambiar_estado(id_cita, estado, motivo):
 @spec(body=CitaNueva, responses={201: CitaDetalle}, status=201, errors=(403, 404, 409),
       tags=["citas"], summary="Reservar una cita")
 def create_cita(body):
-    """Nunca en el pasado (hora de la clínica). Un paciente reserva sólo para sí mismo y un
-    médico sólo en su agenda; el personal con `citas:gestionar`, para cualquiera. Paciente o
-    médico inexistente o inactivo → 404. Solape con otra cita no cancelada del médico o del
+    """Nunca en el pasado (hora de la clínica) y siempre dentro del horario de la clínica
+    (`HORARIO_INICIO`–`HORARIO_FIN`, inicio y fin; si no, 400). Un paciente reserva sólo para
+    sí mismo, sin elegir `duracion_min` (400; recibe `DURACION_CITA_MIN`) y con a lo sumo
+    `CITAS_MAX_PACIENTE` citas futuras no canceladas (409 `conflicto`). Un médico reserva
+    sólo en su agenda y sólo para pacientes que ya están bajo su cuidado (la primera cita la
+    da el personal con `citas:gestionar` o el propio paciente: reservar no abre el acceso a
+    la historia). El personal con `citas:gestionar`, para cualquiera. Paciente o médico
+    inexistente o inactivo → 404. Solape con otra cita no cancelada del médico o del
     paciente → 409 `horario_ocupado`, que nombra la cita con la que choca."""
     check_reserva(body.id_medico, body.id_paciente)
+    propia = reserva_propia(body.id_paciente)
+    if propia and body.duracion_min is not None:
+        raise validacion("duracion_min", "la duración de una cita que reserva el paciente la "
+                                         "fija la clínica")
     check_fecha(body.fecha, body.hora)
     duracion = body.duracion_min or current_app.config["DURACION_CITA_MIN"]
+    check_horario(body.fecha, body.hora, duracion)
     id_cita = insert_cita(body.fecha, body.hora, duracion, body.motivo, body.id_paciente,
-                          body.id_medico)
+                          body.id_medico, tope=propia)
     return detalle(id_cita, status=201, location=f"/citas/{id_cita}")
 
 
@@ -563,8 +653,10 @@ def replace_cita(id_cita, body):
       summary="Reprogramar una cita")
 def update_cita(id_cita, body):
     """Cambia `fecha`, `hora`, `duracion_min` y/o `motivo`. Sólo en estados no finales (si no,
-    409); el nuevo horario no puede ser pasado ni solaparse con otra cita del médico o del
-    paciente (409 `horario_ocupado`). Admite `If-Match`."""
+    409); el nuevo horario no puede ser pasado, debe caber en el horario de la clínica (400)
+    y no solaparse con otra cita del médico o del paciente (409 `horario_ocupado`); para el
+    paciente rigen también la duración fija y el tope de citas. Médico o paciente dado de
+    baja → 409. Admite `If-Match`."""
     return reprogramar(id_cita, body)
 
 

@@ -11,8 +11,9 @@ from flask import current_app, g, request
 from pydantic import BaseModel, Field
 
 from api import with_etag
-from auditoria import INSERT_AUDITORIA
-from auth import ahora_local, check_lectura_clinica, tiene
+from auditoria import INSERT_AUDITORIA, fila
+from auth import (ahora_local, check_escritura_clinica, check_lectura_clinica,
+                  pacientes_bajo_cuidado, tiene)
 from db import execute, executemany, query_all, transaction
 from errors import prohibido, validacion
 
@@ -140,9 +141,8 @@ def es_autor(row):
 
 
 def check_lectura_fila(row):
-    """Read access to one clinical row: its author, or the rules of `check_lectura_clinica`."""
-    if es_autor(row) and tiene("clinico:leer"):
-        return
+    """Read access to one clinical row: the rules of `check_lectura_clinica` for its patient
+    (having written it gives no right of its own: a relation that ended ends the reading)."""
     check_lectura_clinica(row["id_paciente"])
 
 
@@ -150,8 +150,9 @@ def alcance_lista(alias, id_paciente):
     """SQL fragment and params limiting a clinical list to the rows the caller may read.
 
     With `id_paciente` the single-patient rule applies (break-the-glass included). Without
-    it: a patient sees their own rows, a doctor the rows of patients under their care plus
-    the ones they wrote, a `clinico:leer` non-doctor (admin) everything.
+    it: a patient sees their own rows, a doctor the rows of patients under their care (never
+    by breaking the glass: that needs one named patient), a `clinico:leer` non-doctor
+    (admin) everything.
     """
     usuario = g.usuario
     if id_paciente is not None:
@@ -163,19 +164,35 @@ def alcance_lista(alias, id_paciente):
         raise prohibido("No tiene acceso a datos clínicos")
     if usuario["id_medico"] is None:
         return "", []
-    return (f" AND ({alias}.`ID_Médico` = %s OR {alias}.ID_Paciente IN ("
-            "SELECT cc.ID_Paciente FROM Cita cc WHERE cc.`ID_Médico` = %s "
-            "AND cc.Estado <> 'Cancelada'))", [usuario["id_medico"], usuario["id_medico"]])
+    sql, params = pacientes_bajo_cuidado(f"{alias}.ID_Paciente")
+    return " AND " + sql, params
 
 
 def auditar_lectura(recurso, rows, clave):
     """One `leer` audit row per row shown, written with a single multi-row INSERT."""
-    if not rows:
+    if rows:
+        executemany(INSERT_AUDITORIA, [fila("leer", recurso, r[clave], r["id_paciente"])
+                                       for r in rows])
+
+
+def check_cambio(row, sent, motivo, que):
+    """Changing a treatment or prescription: its author, with the patient under their care;
+    another doctor caring for the patient may only suspend it, giving a `motivo`."""
+    check_escritura_clinica(row["id_paciente"])
+    if es_autor(row):
         return
-    usuario = g.usuario
-    executemany(INSERT_AUDITORIA, [
-        (usuario["id_usuario"], usuario["rol"], "leer", recurso, str(r[clave]), r["id_paciente"],
-         request.remote_addr, g.get("request_id"), None) for r in rows])
+    if set(sent) != {"estado"} or sent["estado"] != "suspendido":
+        raise prohibido(f"Sólo el médico que registró {que} puede modificarlo o anularlo; otro "
+                        "médico tratante sólo puede suspenderlo (estado «suspendido» con motivo)")
+    if not motivo:
+        raise validacion("motivo", "obligatorio para suspender lo que registró otro médico")
+
+
+def check_anulacion(row, que):
+    """Annulling a clinical record: only its author, with the patient under their care."""
+    check_escritura_clinica(row["id_paciente"])
+    if not es_autor(row):
+        raise prohibido(f"Sólo el médico que registró {que} puede anularlo")
 
 
 # ---------------------------------------------------------------------------

@@ -260,6 +260,11 @@ def is_deadlock(err):
     return isinstance(err, errors.DatabaseError) and err.errno in DEADLOCK_ERRNOS
 
 
+def is_lock_timeout(err):
+    """True when a lock wait timed out (the transaction is rolled back by `transaction()`)."""
+    return isinstance(err, errors.DatabaseError) and err.errno == errorcode.ER_LOCK_WAIT_TIMEOUT
+
+
 def is_unavailable(err):
     """True when the error means the database is unreachable (answered with 503)."""
     # OperationalError is the driver's class for a lost or refused link (SQLSTATE 08).

@@ -9,7 +9,7 @@ from pydantic import Field
 import cie10
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
-from auth import autenticado, requiere, tiene
+from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut, alcance_lista,
                      auditar_lectura, cambios, check_lectura_fila, check_no_futura, es_autor, hoy,
                      publico, respuesta, tratamientos_de)
@@ -20,8 +20,9 @@ bp = Blueprint("diagnosticos", __name__, url_prefix="/diagnosticos")
 
 
 def check_autor(row):
-    """Changing a diagnosis is reserved to its author (with `clinico:escribir`)."""
-    if not (tiene("clinico:escribir") and es_autor(row)):
+    """Changing a diagnosis is reserved to its author, with the patient still under care."""
+    check_escritura_clinica(row["id_paciente"])
+    if not es_autor(row):
         raise prohibido("Sólo el médico que registró el diagnóstico puede modificarlo")
 
 
@@ -106,6 +107,7 @@ def _crear(body):
             raise no_encontrado("Cita")
         if g.usuario["id_medico"] != cita["id_medico"]:
             raise prohibido("Sólo el médico de la cita puede registrar su diagnóstico")
+        check_escritura_clinica(cita["id_paciente"])
         if cita["estado"] == "Cancelada":
             raise conflicto("La cita está cancelada: no admite diagnósticos")
         if getattr(body, "id_paciente", cita["id_paciente"]) != cita["id_paciente"]:

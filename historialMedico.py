@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 import paciente
 from api import Modelo, check_if_match, spec
 from auditoria import auditar
-from auth import autenticado, check_escritura_clinica, check_lectura_clinica, requiere, tiene
+from auth import (autenticado, check_escritura_clinica, check_lectura_clinica,
+                  puede_leer_clinica, requiere, tiene)
 from citas import SELECT_CITA, CitaOut, publica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
                      MedicamentoOut, TratamientoOut, hoy, publico, publicos, respuesta)
@@ -193,7 +194,9 @@ def get_historial_paciente(id_paciente):
       errors=(403, 404), tags=["historial"], summary="Crear el historial de un paciente")
 def create_historial(body):
     """Idempotente: 201 si se crea, 200 con el existente (uno por paciente).
-    `pacientes:escribir` o el médico tratante."""
+    `pacientes:escribir` o el médico tratante. La respuesta sólo lleva `antecedentes` si
+    quien llama puede leer los datos clínicos del paciente (y entonces queda auditada como
+    lectura): dar de alta no da acceso a la historia."""
     if not tiene("pacientes:escribir"):
         check_escritura_clinica(body.id_paciente)
     paciente.check_paciente_existe(body.id_paciente)
@@ -203,7 +206,12 @@ def create_historial(body):
         row = query_one(SELECT_HISTORIAL + " WHERE h.ID_Paciente = %s", (body.id_paciente,))
         if creado:
             auditar("crear", "historial", row["id_historial"], id_paciente=body.id_paciente)
-    return respuesta(publico(row), row["id_historial"], row["_version"],
+        datos = publico(row)
+        if puede_leer_clinica(body.id_paciente):
+            auditar("leer", "historial", row["id_historial"], id_paciente=body.id_paciente)
+        else:
+            del datos["antecedentes"]
+    return respuesta(datos, row["id_historial"], row["_version"],
                      status=201 if creado else 200,
                      location=f"/historial/{row['id_historial']}" if creado else None)
 

@@ -10,7 +10,8 @@ from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, auditar_lectura,
-                     cambios, check_lectura_fila, publico, respuesta)
+                     cambios, check_anulacion, check_cambio, check_lectura_fila, publico,
+                     respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 from paciente import normalize
@@ -76,6 +77,10 @@ class MedicamentoCambio(Modelo):
     indicaciones: Optional[str] = Field(None, max_length=2000)
     estado: Optional[Literal["activo", "suspendido"]] = None
     confirmar_alergia: bool = False
+    motivo: Optional[str] = Field(None, min_length=1, max_length=500,
+                                  description="Por qué se suspende (obligatorio si lo suspende "
+                                              "un médico que no lo registró); queda en la "
+                                              "auditoría")
 
 
 class FiltroMedicamentos(Pagina):
@@ -227,15 +232,18 @@ COLUMNAS_CAMBIO = {"nombre": "Nombre", "dosis": "Dosis", "frecuencia": "Frecuenc
 @spec(body=MedicamentoCambio, responses={200: MedicamentoOut}, tags=["medicamentos"],
       errors=(404, 409), summary="Modificar un medicamento prescrito")
 def update_medicamento(id_medicamento, body):
-    """Un médico con el paciente bajo su cuidado; anulado → 409. Cambiar `nombre` repite la
-    comprobación de alergias (`confirmar_alergia`). Admite `If-Match`."""
+    """Su autor, con el paciente bajo su cuidado; otro médico tratante sólo puede suspenderla
+    (`estado: suspendido` con `motivo`, que queda en la auditoría); cualquier otro cambio →
+    403. Anulado → 409. Cambiar `nombre` repite la comprobación de alergias
+    (`confirmar_alergia`). Admite `If-Match`."""
     sent = cambios(body, obligatorios=("nombre", "dosis", "frecuencia", "via", "estado"))
     confirmar = sent.pop("confirmar_alergia", False)
+    motivo = sent.pop("motivo", None)
     if not sent:
         raise validacion("cuerpo", "indique al menos un campo a modificar")
     with transaction():
         row = cargar(id_medicamento, bloquear=True)
-        check_escritura_clinica(row["id_paciente"])
+        check_cambio(row, sent, motivo, "la prescripción")
         check_if_match(id_medicamento, row["_version"])
         if row["estado"] == "anulado":
             raise conflicto("El medicamento está anulado", codigo="transicion_invalida")
@@ -246,7 +254,7 @@ def update_medicamento(id_medicamento, body):
         execute(f"UPDATE Medicamento SET {sets}, Version = Version + 1 "
                 "WHERE ID_Medicamento = %s", [*sent.values(), id_medicamento])
         auditar("actualizar", "medicamento", id_medicamento, id_paciente=row["id_paciente"],
-                motivo=override)
+                motivo=override or motivo)
         row = cargar(id_medicamento)
     return respuesta(publico(row), id_medicamento, row["_version"])
 
@@ -256,10 +264,11 @@ def update_medicamento(id_medicamento, body):
 @spec(responses={204: None}, status=204, tags=["medicamentos"], errors=(404,),
       summary="Anular un medicamento prescrito")
 def delete_medicamento(id_medicamento):
-    """No se borra: pasa a `anulado` y sigue legible. Repetirlo no cambia nada."""
+    """Sólo su autor, con el paciente bajo su cuidado. No se borra: pasa a `anulado` y sigue
+    legible. Repetirlo no cambia nada."""
     with transaction():
         row = cargar(id_medicamento, bloquear=True)
-        check_escritura_clinica(row["id_paciente"])
+        check_anulacion(row, "la prescripción")
         check_if_match(id_medicamento, row["_version"])
         if row["estado"] != "anulado":
             execute("UPDATE Medicamento SET Estado = 'anulado', Version = Version + 1 "

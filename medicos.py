@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, requiere, tiene
-from citas import busy_slots
+from citas import busy_slots, cancelar_citas, futuras_del_medico
 from clinico import auditar_lectura, cambios, publico, respuesta
 from db import cache, execute, query_all, query_one, transaction
-from errors import no_encontrado, prohibido
+from errors import ApiError, no_encontrado, prohibido
 from paciente import (COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409,
                       like_palabra, normalize)
 from paciente import shape as shape_paciente
@@ -266,15 +266,35 @@ def update_medico(id_medico, body):
                                                              "telefono")))
 
 
+class Baja(Modelo):
+    """Query of DELETE /medicos/<id>."""
+
+    cancelar_citas: bool = Field(False, description="Cancelar a la vez sus citas futuras")
+
+
+MOTIVO_BAJA = "médico dado de baja"
+
+
 @bp.delete("/<int:id_medico>")
 @requiere("medicos:escribir")
-@spec(responses={204: None}, status=204, tags=["medicos"], errors=(404,),
+@spec(query=Baja, responses={204: None}, status=204, tags=["medicos"], errors=(404, 409),
       summary="Dar de baja un médico")
-def delete_medico(id_medico):
-    """No se borra: queda `activo: false` (no admite citas nuevas). Admite `If-Match`."""
+def delete_medico(id_medico, query):
+    """No se borra: queda `activo: false` (no admite citas nuevas y deja de tener pacientes
+    bajo su cuidado). Con citas futuras no canceladas → 409 que las enumera en `detalles`,
+    salvo `?cancelar_citas=1`, que las cancela en la misma transacción (motivo «médico dado
+    de baja»). Admite `If-Match`."""
     with transaction():
         actual = cargar(id_medico, bloquear=True)
         check_if_match(id_medico, actual["_version"])
+        futuras = futuras_del_medico(id_medico)
+        if futuras and not query.cancelar_citas:
+            raise ApiError(409, "conflicto", f"El médico tiene {len(futuras)} citas futuras: "
+                           "reprográmelas o envíe cancelar_citas=1", detalles=[
+                               {"campo": "cita", "mensaje": f"cita {c['id_cita']} el "
+                                                            f"{c['inicio']:%Y-%m-%d %H:%M}"}
+                               for c in futuras[:100]])
+        cancelar_citas(futuras, MOTIVO_BAJA)
         execute("UPDATE `Médico` SET Activo = FALSE, Version = Version + 1 "
                 "WHERE `ID_Médico` = %s", (id_medico,))
         auditar("anular", "medico", id_medico)

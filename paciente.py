@@ -287,9 +287,13 @@ def cargar(id_paciente, bloquear=False):
     return row
 
 
-def guardar_prefijos(id_paciente, nombre_normalizado):
-    """Replace the patient's search prefixes (call inside the transaction of the name change)."""
-    execute("DELETE FROM Paciente_Prefijo WHERE ID_Paciente = %s", (id_paciente,))
+def guardar_prefijos(id_paciente, nombre_normalizado, nuevo=False):
+    """Replace the patient's search prefixes (call inside the transaction of the name change).
+
+    A new patient has none to delete, and deleting nothing would still take gap locks that
+    make parallel creates deadlock on each other."""
+    if not nuevo:
+        execute("DELETE FROM Paciente_Prefijo WHERE ID_Paciente = %s", (id_paciente,))
     executemany("INSERT INTO Paciente_Prefijo (Prefijo, Nombre_Normalizado, ID_Paciente) "
                 "VALUES (%s, %s, %s)",
                 [(p, nombre_normalizado, id_paciente) for p in prefijos(nombre_normalizado)])
@@ -309,7 +313,7 @@ def crear_paciente(datos):
             (datos["nombre"], nombre_normalizado, datos["fecha_nacimiento"], datos["genero"],
              datos["telefono"], datos.get("documento"), datos.get("correo"),
              datos.get("direccion"), datos.get("tipo_sangre"), datos.get("alergias")))
-        guardar_prefijos(id_paciente, nombre_normalizado)
+        guardar_prefijos(id_paciente, nombre_normalizado, nuevo=True)
         execute("INSERT INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) VALUES (%s, %s)",
                 (id_paciente, ahora_local().date()))
         auditar("crear", "paciente", id_paciente, id_paciente=id_paciente)
@@ -485,13 +489,18 @@ def list_accesos(id_paciente, query):
     check_paciente_existe(id_paciente)
     after_sql, after_params = ORDEN_ACCESOS.after(query.cursor)
     rows = query_all(
-        "SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, a.ID_Usuario AS id_usuario, "
-        "u.Nombre AS usuario, a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, "
+        # The actor as they were at that moment (rows from before that was recorded fall back
+        # to the current name); another patient is never named in a patient's log.
+        "SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, "
+        "IF(u.ID_Paciente <> %s, NULL, a.ID_Usuario) AS id_usuario, "
+        "IF(u.ID_Paciente <> %s, 'otro paciente', COALESCE(a.Nombre_Usuario, u.Nombre)) "
+        "AS usuario, "
+        "a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, "
         "a.ID_Recurso AS id_recurso, a.Motivo AS motivo, "
         "a.Accion = 'acceso_emergencia' AS emergencia "
         "FROM Auditoria a LEFT JOIN Usuario u ON u.ID_Usuario = a.ID_Usuario "
         "WHERE a.ID_Paciente = %s" + after_sql + " " + ORDEN_ACCESOS.order_by() + " LIMIT %s",
-        [id_paciente] + after_params + [query.limite + 1])
+        [id_paciente, id_paciente, id_paciente] + after_params + [query.limite + 1])
     total = None
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Auditoria WHERE ID_Paciente = %s",

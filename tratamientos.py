@@ -10,8 +10,8 @@ from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut, alcance_lista,
-                     auditar_lectura, cambios, check_lectura_fila, medicamentos_de, publico,
-                     respuesta)
+                     auditar_lectura, cambios, check_anulacion, check_cambio, check_lectura_fila,
+                     medicamentos_de, publico, respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
@@ -49,6 +49,10 @@ class TratamientoCambio(Modelo):
     fecha_inicio: Optional[date] = None
     fecha_fin: Optional[date] = Field(None, description="null la quita")
     estado: Optional[Literal["activo", "finalizado", "suspendido"]] = None
+    motivo: Optional[str] = Field(None, min_length=1, max_length=500,
+                                  description="Por qué se suspende (obligatorio si lo suspende "
+                                              "un médico que no lo registró); queda en la "
+                                              "auditoría")
 
 
 class FiltroTratamientos(Pagina):
@@ -157,12 +161,17 @@ COLUMNAS_CAMBIO = {"descripcion": "`Descripción`", "fecha_inicio": "Fecha_Inici
 @spec(body=TratamientoCambio, responses={200: TratamientoOut}, tags=["tratamientos"],
       errors=(404, 409), summary="Modificar un tratamiento")
 def update_tratamiento(id_tratamiento, body):
-    """Un médico con el paciente bajo su cuidado; anulado → 409; las fechas resultantes deben
-    cumplir `fecha_fin` ≥ `fecha_inicio`. Admite `If-Match`."""
+    """Su autor, con el paciente bajo su cuidado; otro médico tratante sólo puede suspenderlo
+    (`estado: suspendido` con `motivo`, que queda en la auditoría); cualquier otro → 403.
+    Anulado → 409; las fechas resultantes deben cumplir `fecha_fin` ≥ `fecha_inicio`.
+    Admite `If-Match`."""
     sent = cambios(body, obligatorios=("descripcion", "fecha_inicio", "estado"))
+    motivo = sent.pop("motivo", None)
+    if not sent:
+        raise validacion("cuerpo", "indique al menos un campo a modificar")
     with transaction():
         row = cargar(id_tratamiento, bloquear=True)
-        check_escritura_clinica(row["id_paciente"])
+        check_cambio(row, sent, motivo, "el tratamiento")
         check_if_match(id_tratamiento, row["_version"])
         if row["estado"] == "anulado":
             raise conflicto("El tratamiento está anulado", codigo="transicion_invalida")
@@ -171,7 +180,8 @@ def update_tratamiento(id_tratamiento, body):
         sets = ", ".join(f"{COLUMNAS_CAMBIO[k]} = %s" for k in sent)
         execute(f"UPDATE Tratamiento SET {sets}, Version = Version + 1 "
                 "WHERE ID_Tratamiento = %s", [*sent.values(), id_tratamiento])
-        auditar("actualizar", "tratamiento", id_tratamiento, id_paciente=row["id_paciente"])
+        auditar("actualizar", "tratamiento", id_tratamiento, id_paciente=row["id_paciente"],
+                motivo=motivo)
         row = cargar(id_tratamiento)
     return respuesta(publico(row), id_tratamiento, row["_version"])
 
@@ -181,10 +191,11 @@ def update_tratamiento(id_tratamiento, body):
 @spec(responses={204: None}, status=204, tags=["tratamientos"], errors=(404,),
       summary="Anular un tratamiento")
 def delete_tratamiento(id_tratamiento):
-    """No se borra: pasa a `anulado` y sigue legible. Repetirlo no cambia nada."""
+    """Sólo su autor, con el paciente bajo su cuidado. No se borra: pasa a `anulado` y sigue
+    legible. Repetirlo no cambia nada."""
     with transaction():
         row = cargar(id_tratamiento, bloquear=True)
-        check_escritura_clinica(row["id_paciente"])
+        check_anulacion(row, "el tratamiento")
         check_if_match(id_tratamiento, row["_version"])
         if row["estado"] != "anulado":
             execute("UPDATE Tratamiento SET Estado = 'anulado', Version = Version + 1 "

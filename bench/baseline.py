@@ -59,7 +59,7 @@ def run(sql, params=(), fetch="all"):
 
 def audit_rows(usuario, recurso, rows, key, environ, rid):
     cursor().executemany(INSERT_AUDITORIA, [
-        (usuario["id_usuario"], usuario["rol"], "leer", recurso, str(r[key]),
+        (usuario["id_usuario"], usuario["nombre"], usuario["rol"], "leer", recurso, str(r[key]),
          r["id_paciente"], environ.get("REMOTE_ADDR"), rid, None) for r in rows])
 
 
@@ -117,8 +117,9 @@ def get_paciente(environ, usuario, rid, id_paciente):
     row = run(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s", (id_paciente,), "one")
     if row is None:
         raise Answer("404 Not Found", "no_encontrado")
-    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["rol"], "leer", "paciente",
-                           str(id_paciente), id_paciente, environ.get("REMOTE_ADDR"), rid, None),
+    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["nombre"], usuario["rol"], "leer",
+                           "paciente", str(id_paciente), id_paciente, environ.get("REMOTE_ADDR"),
+                           rid, None),
         None)
     return paciente_out(row), {"ETag": f'"{id_paciente}-{row["_version"]}"'}
 
@@ -165,9 +166,9 @@ def get_historial(environ, usuario, rid, id_paciente):
     citas, diagnosticos = anidar(*(run(sql, (id_paciente,)) for sql in TIMELINE_SQL))
     historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
                  "fecha_creacion": row["_fecha_creacion"], "antecedentes": row["_antecedentes"]}
-    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["rol"], "leer", "historial",
-                           str(row["_id_historial"]), id_paciente, environ.get("REMOTE_ADDR"),
-                           rid, None), None)
+    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["nombre"], usuario["rol"], "leer",
+                           "historial", str(row["_id_historial"]), id_paciente,
+                           environ.get("REMOTE_ADDR"), rid, None), None)
     body = {"paciente": paciente_out(row), "historial": historial, "citas": citas,
             "diagnosticos": diagnosticos}
     return body, {"ETag": f'"{row["_id_historial"]}-{row["_version_historial"]}"'}

@@ -336,12 +336,38 @@ def test_list_bad_query_is_400(client, clinica, params):
     assert r.status_code == 400
 
 
-def test_doctor_keeps_seeing_what_they_wrote(client, database, clinica):
-    database.execute("UPDATE Cita SET Estado = 'Cancelada' WHERE ID_Cita = %s", (clinica.id_cita,))
-    r = client.get("/diagnosticos", headers=clinica.medico.headers)
-    assert [d["id_diagnostico"] for d in r.get_json()["datos"]] == [clinica.id_diagnostico]
-    r = client.get(f"/diagnosticos/{clinica.id_diagnostico}", headers=clinica.medico.headers)
-    assert r.status_code == 200
+@pytest.mark.parametrize("fin", ["cita cancelada", "cita antigua", "médico de baja"])
+def test_authorship_gives_no_access_once_care_ends(client, database, clinica, app, fin):
+    """Having written a diagnosis is no right to read it: the care relation is what counts,
+    and it ends with the last cita's cancellation, after CUIDADO_DIAS, or with the doctor's
+    deactivation."""
+    if fin == "cita cancelada":
+        database.execute("UPDATE Cita SET Estado = 'Cancelada' WHERE ID_Cita = %s",
+                         (clinica.id_cita,))
+    elif fin == "cita antigua":
+        dias = app.config["CUIDADO_DIAS"] + 1
+        database.execute("UPDATE Cita SET Fecha = CURRENT_DATE - INTERVAL %s DAY "
+                         "WHERE ID_Cita = %s", (dias, clinica.id_cita))
+    else:
+        database.execute("UPDATE `Médico` SET Activo = FALSE WHERE `ID_Médico` = %s",
+                         (clinica.medico.id_medico,))
+    headers = clinica.medico.headers
+    assert client.get("/diagnosticos", headers=headers).get_json()["datos"] == []
+    for url in (f"/diagnosticos/{clinica.id_diagnostico}", f"/historial/paciente/"
+                f"{clinica.id_paciente}", f"/diagnosticos?id_paciente={clinica.id_paciente}"):
+        r = client.get(url, headers=headers)
+        assert r.status_code == 403, url
+    r = client.patch(f"/diagnosticos/{clinica.id_diagnostico}", json={"descripcion": "x"},
+                     headers=headers)
+    assert r.status_code == 403
+    assert database.scalar("SELECT `Descripción` FROM `Diagnóstico` WHERE `ID_Diagnóstico` = %s",
+                           (clinica.id_diagnostico,)) != "x"
+    # One day inside the window is still care.
+    if fin == "cita antigua":
+        database.execute("UPDATE Cita SET Fecha = CURRENT_DATE - INTERVAL %s DAY "
+                         "WHERE ID_Cita = %s", (app.config["CUIDADO_DIAS"] - 1, clinica.id_cita))
+        assert client.get(f"/diagnosticos/{clinica.id_diagnostico}",
+                          headers=headers).status_code == 200
 
 
 # ---------------------------------------------------------------------------

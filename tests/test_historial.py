@@ -93,11 +93,13 @@ def test_nested_timeline_newest_first(client, database, make_user, registros):
 
 
 def test_statement_count_does_not_grow_with_the_record(client, make_user, make_paciente,
-                                                       registros, sql_count):
+                                                       make_cita, registros, sql_count):
     medico = make_user("medico")
     pequeño, grande = make_paciente(), make_paciente()
     registros(pequeño, medico.id_medico, 2)
     registros(grande, medico.id_medico, 50, desde=800)
+    for id_paciente, hora in ((pequeño, "10:00"), (grande, "11:00")):
+        make_cita(id_paciente, medico.id_medico, hora=hora)  # the next visit: under care
     cuentas = {}
     for id_paciente, n in ((pequeño, 2), (grande, 50)):
         r = client.get(f"/historial/paciente/{id_paciente}", headers=medico.headers)

@@ -16,8 +16,12 @@ ENDPOINTS = [
     ("GET", "/medicamentos/{id_medicamento}", None, LECTURA),
     ("POST", "/medicamentos", lambda c: {"id_tratamiento": c.id_tratamiento,
                                          "nombre": "Omeprazol", **RECETA}, escritura(201)),
-    ("PATCH", "/medicamentos/{id_medicamento}", {"dosis": "1000 mg"}, escritura(200)),
-    ("DELETE", "/medicamentos/{id_medicamento}", None, escritura(204)),
+    # Only its author changes the dose or annuls it; another caring doctor may suspend it.
+    ("PATCH", "/medicamentos/{id_medicamento}", {"dosis": "1000 mg"},
+     escritura(200, quien=("medico_autor",))),
+    ("PATCH", "/medicamentos/{id_medicamento}", {"estado": "suspendido", "motivo": "Exantema"},
+     escritura(200)),
+    ("DELETE", "/medicamentos/{id_medicamento}", None, escritura(204, quien=("medico_autor",))),
 ]
 
 

@@ -15,8 +15,12 @@ ENDPOINTS = [
     ("POST", "/tratamientos", lambda c: {"id_diagnostico": c.id_diagnostico,
                                          "descripcion": "Ejercicio aeróbico",
                                          "fecha_inicio": "2024-05-01"}, escritura(201)),
-    ("PATCH", "/tratamientos/{id_tratamiento}", {"estado": "suspendido"}, escritura(200)),
-    ("DELETE", "/tratamientos/{id_tratamiento}", None, escritura(204)),
+    # Only its author changes or annuls a treatment; another caring doctor may suspend it.
+    ("PATCH", "/tratamientos/{id_tratamiento}", {"descripcion": "Otra pauta"},
+     escritura(200, quien=("medico_autor",))),
+    ("PATCH", "/tratamientos/{id_tratamiento}", {"estado": "suspendido", "motivo": "Hipoglucemias"},
+     escritura(200)),
+    ("DELETE", "/tratamientos/{id_tratamiento}", None, escritura(204, quien=("medico_autor",))),
 ]
 
 
