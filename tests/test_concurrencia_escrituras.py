@@ -130,3 +130,19 @@ def test_parallel_updates_of_one_patient(server, database, make_user, make_pacie
     version = database.scalar("SELECT Version FROM Paciente WHERE ID_Paciente = %s",
                               (id_paciente,))
     assert version == 1 + [a[0] for a in answers].count(200)
+
+
+def test_parallel_self_bookings_respect_the_cap(server, database, app, make_user):
+    """The cap is counted under the patient's row lock: 20 bookings at once with 20 doctors
+    give exactly CITAS_MAX_PACIENTE citas, the rest 409."""
+    paciente = make_user("paciente")
+    medicos = [make_user("medico") for _ in range(N)]
+    bodies = [{"fecha": DIA.isoformat(), "hora": f"{8 + i // 2:02d}:{i % 2 * 30:02d}",
+               "id_paciente": paciente.id_paciente, "id_medico": m.id_medico}
+              for i, m in enumerate(medicos)]
+    answers = at_once(post(server, "/citas", paciente.headers), bodies)
+    assert not [a for a in answers if a[0] >= 500]
+    tope = app.config["CITAS_MAX_PACIENTE"]
+    assert [a[0] for a in answers].count(201) == tope
+    assert database.scalar("SELECT COUNT(*) FROM Cita WHERE ID_Paciente = %s",
+                           (paciente.id_paciente,)) == tope
