@@ -1,7 +1,9 @@
 """The application factory: configuration, logging, extensions, blueprints, health and docs."""
 
+import io
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -11,11 +13,13 @@ import flask_swagger_ui
 from flask import Flask, g, has_request_context, jsonify, request, send_from_directory
 from flask_cors import CORS
 from flask.sessions import SessionInterface
+from werkzeug.exceptions import RequestEntityTooLarge
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 import api
 import db
+import logs
 from config import ConfigError, load_config
 from errors import register_error_handlers
 
@@ -41,15 +45,6 @@ DOCS_HTML = """<!doctype html>
 <script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
   persistAuthorization: true, tryItOutEnabled: false});</script>
 </body></html>"""
-
-
-class Formato(logging.Formatter):
-    """The seed's format, worked out once per record for both handlers (console and file)."""
-
-    def format(self, record):
-        if getattr(record, "_linea", None) is None:
-            record._linea = super().format(record)
-        return record._linea
 
 
 class ArchivoRotativo(RotatingFileHandler):
@@ -81,14 +76,15 @@ class RequestIdFilter(logging.Filter):
 
 
 def setup_logging(config):
-    """Console and rotating file, in the seed's format; one setup per process."""
+    """Console and rotating file, in the seed's format, every record escaped onto its line
+    (gunicorn's own loggers too); one setup per process."""
     root = logging.getLogger()
     if getattr(root, "_historial_configured", None) == config["LOG_FILE"]:
         return
     for handler in list(root.handlers):
         if getattr(handler, "_historial", False):
             root.removeHandler(handler)
-    formatter = Formato(LOG_FORMAT)
+    formatter = logs.Formato(LOG_FORMAT)
     handlers = [logging.StreamHandler(sys.stderr),
                 ArchivoRotativo(config["LOG_FILE"], maxBytes=10 * 1024 * 1024, backupCount=5,
                                 encoding="utf-8")]
@@ -98,19 +94,30 @@ def setup_logging(config):
         handler._historial = True
         root.addHandler(handler)
     root.setLevel(config["LOG_LEVEL"])
-    # The format uses none of the caller's file/line, thread or process: the logging docs'
-    # "Optimization" switches, so that a record does not gather them (one access line each
-    # request).
+    # Neither this format nor gunicorn's uses the caller's file/line or the thread: the logging
+    # docs' "Optimization" switches, so that a record does not gather them (one access line
+    # each request). The process id stays: gunicorn's error format writes %(process)d.
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
+    # The development server's request lines carry the query string (search terms).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logs.protect_gunicorn()
     root._historial_configured = config["LOG_FILE"]
+
+
+def add_vary_origin(response):
+    """A CORS answer depends on the request's Origin, allowed or not: caches must know."""
+    response.vary.add("Origin")
+    return response
 
 
 def create_app(config=None):
     """Build the Flask app; `config` overrides the environment (tests)."""
     app = Flask(__name__, static_folder=None)
     app.url_map.converters["int"] = api.IdConverter
+    # `//pacientes//1` is not found rather than redirected: Werkzeug's redirect would build an
+    # absolute Location from the request's Host header (§1: never echoed).
+    app.url_map.merge_slashes = False
     settings = load_config()
     settings.update(config or {})
     app.config.update(settings)
@@ -125,7 +132,7 @@ def create_app(config=None):
     # Only a browser's cross-origin request carries Origin, and only it needs CORS headers:
     # the hook CORS(app) just added runs for those alone (0.1 ms saved on every other one).
     cors_after_request = app.after_request_funcs[None].pop()
-    app.after_request(lambda response: cors_after_request(response)
+    app.after_request(lambda response: add_vary_origin(cors_after_request(response))
                       if "Origin" in request.headers else response)
     cache_config = {"CACHE_TYPE": app.config["CACHE_TYPE"], "CACHE_DEFAULT_TIMEOUT": 30}
     if app.config.get("CACHE_REDIS_URL"):
@@ -153,23 +160,69 @@ def create_app(config=None):
     return app
 
 
+# §1: an id the client sends is kept only in this alphabet, so that it cannot spoof the
+# format of log lines or audit rows; anything else is replaced by a generated one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Sent with every answer: no MIME sniffing, no framing (clickjacking); API answers are data,
+# so a browser that opens one directly may load nothing from it. /docs needs its own assets.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"}
+DOCS_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": "frame-ancestors 'none'"}
+
+
+def read_chunked_body(environ, limit):
+    """Buffer a body sent without Content-Length (chunked) up to `limit` bytes, or 413.
+
+    Werkzeug would stop reading such a body at MAX_CONTENT_LENGTH and hand the view the first
+    MiB as if it were all of it; here the whole body is read before any view runs, so a body
+    over the limit is refused and nothing of it is processed.
+    """
+    stream, chunks, size = environ["wsgi.input"], [], 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+    environ["CONTENT_LENGTH"] = str(size)
+
+
 def register_request_hooks(app):
-    """Request id, `Cache-Control: no-store` on API data, and one access line per request."""
+    """Request id, body limit, security headers, `Cache-Control: no-store` on API data, and
+    one access line per request (the path, never the query string: it may hold search terms
+    or a national id)."""
     access = logging.getLogger("historial.acceso")
+    limit = app.config["MAX_CONTENT_LENGTH"]
 
     @app.before_request
     def start_request():
         g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        given = request.headers.get("X-Request-ID")
+        g.request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        length = request.content_length
+        if length is not None:
+            if length > limit:
+                raise RequestEntityTooLarge()
+        elif "HTTP_TRANSFER_ENCODING" in request.environ:
+            read_chunked_body(request.environ, limit)
 
     @app.after_request
     def finish_request(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        if request.path not in ("/docs", "/openapi.json") and not request.path.startswith("/docs/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id", "")
+        path = request.path
+        if path in ("/docs", "/openapi.json") or path.startswith("/docs/"):
+            headers.update(DOCS_HEADERS)
+            # Cacheable, and answered with CORS headers or without them by Origin.
+            response.vary.add("Origin")
+        else:
+            headers.update(SECURITY_HEADERS)
+            headers.setdefault("Cache-Control", "no-store")
         usuario = g.get("usuario") or {}
-        access.info("%s %s %s %.1fms usuario=%s", request.method, request.path,
+        access.info("%s %s %s %.1fms usuario=%s", request.method, path,
                     response.status_code, (time.perf_counter() - g.get("started", 0)) * 1000,
                     usuario.get("id_usuario", "-"))
         return response

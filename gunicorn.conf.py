@@ -19,7 +19,10 @@ keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
 max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# The path without its query string (%(U)s, not %(r)s): a query may hold a search term or a
+# national id. No referer or user agent. Each worker's app escapes every line of gunicorn's
+# logs too (logs.protect_gunicorn), so a path with %0A cannot forge a line.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 # No preload: each worker builds the app and its own connection pool after the fork.
 preload_app = False
