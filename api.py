@@ -14,6 +14,7 @@ import typing
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Generic, Optional, TypeVar
+from urllib.parse import quote, urlencode
 
 import orjson
 from flask import current_app, g, request
@@ -25,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
 import db
-from errors import ApiError
+import logs
+from errors import ApiError, validacion
 
 T = TypeVar("T")
 
@@ -185,6 +187,78 @@ def _number(text):
     return int(value) if value.is_integer() else value
 
 
+# §1 Text. Free-text fields keep line breaks and tabs; every other text is one line. Refused
+# everywhere: control characters, zero-width and bidi characters (embeddings, overrides,
+# isolates, marks), soft hyphens, line separators and lone surrogates (logs.NO_IMPRIMIBLES).
+TEXTO_LIBRE = frozenset({"descripcion", "motivo", "antecedentes", "alergias", "indicaciones",
+                         "direccion"})
+NOMBRES = frozenset({"nombre"})
+# A password is hashed and never shown, logged or compared as text: any character may be part
+# of it, except a lone surrogate, which has no UTF-8 bytes to hash.
+SECRETOS = frozenset({"password", "password_actual", "password_nueva"})
+PROHIBIDO_LINEA = logs.NO_IMPRIMIBLE
+PROHIBIDO_LIBRE = re.compile("[" + logs.NO_IMPRIMIBLES.replace("\x00-\x1f", "\x00-\x08\x0b-\x1f", 1)
+                             + "]")
+SUSTITUTOS = re.compile("[\ud800-\udfff]")
+MENSAJE_CARACTERES = ("no puede contener caracteres de control, de ancho cero ni de control de "
+                      "la dirección del texto")
+MENSAJE_LETRA = "debe contener al menos una letra"
+
+
+def text_problem(campo, value):
+    """Why the text `value` of field `campo` is refused (§1 Text), or None when it is fine."""
+    if campo in SECRETOS:
+        return "contiene caracteres no válidos" if SUSTITUTOS.search(value) else None
+    if not value.isprintable():
+        prohibido = PROHIBIDO_LIBRE if campo in TEXTO_LIBRE else PROHIBIDO_LINEA
+        if prohibido.search(value):
+            return MENSAJE_CARACTERES
+    if campo in NOMBRES and value.strip() and not any(c.isalpha() for c in value):
+        return MENSAJE_LETRA
+    return None
+
+
+def check_texts(data):
+    """400 `validacion` naming every text of a parsed JSON body that §1 refuses.
+
+    One pass over the whole document, before the model sees it, so that every model and every
+    nested object is covered; a list's items follow the rule of the list's field. Iterative:
+    json.loads accepts nesting deeper than the stack left to a recursive walk.
+    """
+    detalles, pending = [], [((), None, data)]
+    while pending:
+        path, campo, value = pending.pop()
+        if isinstance(value, str):
+            problem = text_problem(campo, value)
+            if problem:
+                detalles.append({"campo": ".".join(path) or "cuerpo", "mensaje": problem})
+        elif isinstance(value, dict):
+            pending.extend((path + (str(k),), k, v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((path + (str(i),), campo, v) for i, v in enumerate(value))
+    if detalles:
+        detalles.sort(key=lambda d: d["campo"])
+        raise ApiError(400, "validacion", "Datos no válidos", detalles=detalles)
+
+
+def texto_cabecera(nombre):
+    """The text of request header `nombre` as UTF-8, or None when absent; 400 `validacion`
+    naming the header when it is not UTF-8 or holds characters §1 refuses in a text.
+
+    WSGI hands header bytes over decoded as latin-1: encoded back, they are the client's bytes.
+    """
+    value = request.headers.get(nombre)
+    if value is None:
+        return None
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise validacion(nombre, "debe ser texto UTF-8") from None
+    if not value.isprintable() and PROHIBIDO_LINEA.search(value):
+        raise validacion(nombre, MENSAJE_CARACTERES)
+    return value
+
+
 def _parse_body(model):
     if not request.mimetype or not (request.mimetype == "application/json"
                                     or request.mimetype.endswith("+json")):
@@ -197,6 +271,7 @@ def _parse_body(model):
     if not isinstance(data, dict):
         raise ApiError(400, "validacion", "Datos no válidos",
                        detalles=[{"campo": "cuerpo", "mensaje": "debe ser un objeto JSON"}])
+    check_texts(data)
     try:
         # Strict JSON mode: "5" is not an int, "true" not a bool; dates stay ISO strings.
         return model.model_validate_json(json.dumps(data), strict=True)
@@ -220,6 +295,11 @@ def _date_fields(model):
 
 def _parse_query(model):
     args = {k: v for k, v in request.args.items()}
+    # Query text is one line too (§1 Text): q=, especialidad=, ...
+    bad = [{"campo": name, "mensaje": MENSAJE_CARACTERES} for name, value in args.items()
+           if not value.isprintable() and PROHIBIDO_LINEA.search(value)]
+    if bad:
+        raise ApiError(400, "validacion", "Datos no válidos", detalles=bad)
     # Lax parsing would read "0" as a Unix timestamp (1970-01-01); a date must be YYYY-MM-DD.
     bad = [{"campo": name, "mensaje": MENSAJES["date_parsing"]} for name in _date_fields(model)
            if name in args and not _ISO_DATE.fullmatch(args[name])]
@@ -282,11 +362,23 @@ def spec(*, body=None, query=None, responses=None, summary="", description="", t
 # Keyset pagination
 # ---------------------------------------------------------------------------
 
+def cursor_kind(key):
+    """What a cursor value of row key `key` must be: an id, a date, a time or a sort text."""
+    if key.startswith("id_"):
+        return "id"
+    if key == "fecha" or key.startswith("fecha_"):
+        return "fecha"
+    if key == "hora":
+        return "hora"
+    return "texto"
+
+
 class Orden:
     """A sort order: SQL columns (from a fixed whitelist) and the row keys holding them."""
 
     def __init__(self, columns, keys, desc=False):
         self.columns, self.keys, self.desc = tuple(columns), tuple(keys), desc
+        self.kinds = tuple(cursor_kind(k) for k in self.keys)
 
     def order_by(self):
         direction = " DESC" if self.desc else ""
@@ -296,7 +388,7 @@ class Orden:
         """SQL fragment (`AND ...`) and params selecting rows after the cursor."""
         if not cursor:
             return "", []
-        values = decode_cursor(cursor, len(self.columns))
+        values = decode_cursor(cursor, self.kinds)
         op = "<" if self.desc else ">"
         # Expanded instead of a row constructor so that both MySQL and MariaDB use a range scan.
         first = self.columns[0]
@@ -327,18 +419,42 @@ def encode_cursor(values):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor, size):
-    """The cursor's values, or 400 when it was not made by this API."""
+_HORA_CURSOR = re.compile(r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d")
+
+
+def _cursor_value(kind, value):
+    """The SQL parameter for one cursor value of `kind`, or None when it cannot be one."""
+    if kind == "id":
+        # BIGINT's range: an audit id may outgrow INT.
+        ok = type(value) is int and 0 <= value < 2**63
+    elif kind == "fecha":
+        try:
+            return date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
+        except (TypeError, ValueError):
+            return None
+    elif kind == "hora":
+        ok = isinstance(value, str) and _HORA_CURSOR.fullmatch(value)
+    else:
+        ok = (isinstance(value, str) and len(value) <= 200
+              and (value.isprintable() or not PROHIBIDO_LINEA.search(value)))
+    return value if ok else None
+
+
+def decode_cursor(cursor, kinds):
+    """The cursor's values as SQL parameters of the sort columns' types (`kinds`, from
+    `cursor_kind`), or 400 `validacion` when it was not made by this API."""
+    values = None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        values = None
-    if (not isinstance(values, list) or len(values) != size
-            or not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in values)):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        pass
+    params = ([_cursor_value(kind, v) for kind, v in zip(kinds, values)]
+              if isinstance(values, list) and len(values) == len(kinds) else [None])
+    if any(p is None for p in params):
         raise ApiError(400, "validacion", "Datos no válidos",
                        detalles=[{"campo": "cursor", "mensaje": "cursor no válido"}])
-    return values
+    return params
 
 
 def page(rows, query, orden, total=None, shape=None):
@@ -354,8 +470,8 @@ def page(rows, query, orden, total=None, shape=None):
     if siguiente:
         args = request.args.to_dict()
         args["cursor"] = siguiente
-        from urllib.parse import urlencode
-        url = request.base_url + "?" + urlencode(args)
+        # URL_PUBLICA, never the request's Host header (§1 Absolute URLs).
+        url = current_app.config["URL_PUBLICA"] + quote(request.path) + "?" + urlencode(args)
         response.headers["Link"] = f'<{url}>; rel="next"'
     return response
 
@@ -404,6 +520,43 @@ def _path_and_params(rule):
                   else {"type": "string"})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return _PATH_PARAM.sub(r"{\2}", rule.rule), params
+
+
+DESCRIPCION = """API REST de historias clínicas: pacientes, médicos, citas, diagnósticos, \
+tratamientos y recetas.
+
+## Entrada
+
+- **Cuerpos**: como máximo 1 MiB, se envíen con `Content-Length` o por trozos \
+(`Transfer-Encoding: chunked`); uno mayor recibe 413 `demasiado_grande` antes de que ninguna \
+operación lo procese, también en las que no leen cuerpo.
+- **Texto**: ningún texto de un cuerpo ni de la consulta (`q`, `especialidad`...) admite \
+caracteres de control, de ancho cero, de formato ni de control de la dirección del texto \
+(incrustaciones, anulaciones y aislamientos bidireccionales), guiones blandos, separadores de \
+línea o de párrafo ni sustitutos sueltos (`\\ud800`). Los campos de texto libre \
+(`descripcion`, `motivo`, `antecedentes`, `alergias`, `indicaciones`, `direccion`) admiten \
+además saltos de línea `\\n` y tabuladores; el retorno de carro `\\r` no se admite en \
+ninguno. Todo `nombre` debe contener al menos una letra. Las contraseñas, que sólo se guardan \
+como hash, admiten cualquier carácter salvo un sustituto suelto. Incumplirlo es 400 \
+`validacion`, con `detalles` nombrando cada campo (`paciente.nombre`, `permisos.0`).
+- **Cursores**: opacos; uno que no haya creado la API (o cuyos valores no tengan el tipo de la \
+columna de orden) es 400 `validacion` en el campo `cursor`.
+- **`X-Motivo-Acceso`** se lee como UTF-8; si no es UTF-8 válido o contiene caracteres de \
+control, 400 `validacion` con `campo` igual al nombre de la cabecera.
+- **`X-Request-ID`** se adopta sólo si tiene de 1 a 64 caracteres de `[A-Za-z0-9._-]`; si no, \
+no se rechaza la petición: se genera otro, que es el que se devuelve, se registra y se audita.
+
+## Salida
+
+- Las URL absolutas (`Link`, `fullUrl` de FHIR) se construyen con `URL_PUBLICA`, nunca con la \
+cabecera `Host`. Una ruta con barras dobles (`/pacientes//1`) es 404, no una redirección.
+- Toda respuesta lleva `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` y \
+`Content-Security-Policy` con `frame-ancestors 'none'` (los datos de la API además con \
+`default-src 'none'`); las respuestas CORS y las cacheables (`/docs`, `/openapi.json`) llevan \
+`Vary: Origin`.
+- Los registros (de la aplicación y de gunicorn) anotan la ruta sin la consulta, nunca \
+términos de búsqueda ni datos de pacientes, con los caracteres de control escapados.
+"""
 
 
 def build_openapi(app):
@@ -483,8 +636,7 @@ def build_openapi(app):
     return {
         "openapi": "3.1.0",
         "info": {"title": "Historial Médico API", "version": "1.0.0",
-                 "description": "API REST de historias clínicas: pacientes, médicos, citas, "
-                                "diagnósticos, tratamientos y recetas."},
+                 "description": DESCRIPCION},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -28,7 +28,7 @@ from limits import parse as parse_limit
 from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from api import Modelo, spec
+from api import Modelo, spec, texto_cabecera
 from auditoria import auditar
 from db import execute, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
@@ -668,7 +668,7 @@ def check_lectura_clinica(id_paciente):
         return
     if not tiene("clinico:leer"):
         raise prohibido("No tiene acceso a datos clínicos")
-    motivo = (request.headers.get("X-Motivo-Acceso") or "").strip()
+    motivo = (texto_cabecera("X-Motivo-Acceso") or "").strip()
     if len(motivo) >= MOTIVO_MIN:
         auditar("acceso_emergencia", "paciente", id_paciente, id_paciente=id_paciente,
                 motivo=motivo[:500])

@@ -217,7 +217,8 @@ def get_fhir(id_paciente):
     timeline = historialMedico.timeline(id_paciente)
     medicos = query_all(MEDICOS_DE, (id_paciente, id_paciente))
     auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
-    body = bundle(timeline, medicos, request.url_root, current_app.config["ZONA_HORARIA"])
+    body = bundle(timeline, medicos, current_app.config["URL_PUBLICA"],
+                  current_app.config["ZONA_HORARIA"])
     fhir_json = request.accept_mimetypes.best_match(["application/json",
                                                      "application/fhir+json"])
     mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"
