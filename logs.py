@@ -49,6 +49,10 @@ def _mensaje(exc):
         return "(mensaje no disponible)"
 
 
+_CAUSA = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXTO = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
 def format_exception(exc):
     """The traceback of `exc` and of its causes, as Python writes it, except that each message
     is escaped onto its line and stripped of quoted data (see `_mensaje`)."""
@@ -59,9 +63,7 @@ def format_exception(exc):
     parts = []
     for i, item in enumerate(reversed(chain)):
         if i:
-            parts.append("\nThe above exception was the direct cause of the following exception:\n\n"
-                         if item.__cause__ is not None else
-                         "\nDuring handling of the above exception, another exception occurred:\n\n")
+            parts.append(_CAUSA if item.__cause__ is not None else _CONTEXTO)
         parts.append("Traceback (most recent call last):\n")
         parts.extend(traceback.format_tb(item.__traceback__))
         kind = type(item)
@@ -98,15 +100,19 @@ class Formato(logging.Formatter):
         return line
 
 
+# A path or URL and its query string, as gunicorn quotes them in its error lines.
+_CONSULTA = re.compile(r"((?:https?://[^\s/'\"]*)?/[^\s?'\"]*)\?[^\s'\"]*")
+
+
 class SinConsulta(logging.Filter):
     """Cut the query string off the URIs that gunicorn writes in its error lines ("Error
-    handling request /pacientes?q=..."): a query may hold a search term or a national id."""
+    handling request /pacientes?q=...", "Invalid HTTP request line: 'GET /pacientes?q=...'")
+    and in an access format that would name one: it may hold a search term or a national id."""
 
     def filter(self, record):
-        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a
-                                                  for a in record.args):
-            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str)
-                                and a.startswith(("/", "http")) else a for a in record.args)
+        # Formatted here once; the formatter then finds the message with no arguments left.
+        message = record.getMessage()
+        record.msg, record.args = _CONSULTA.sub(r"\1", message) if "?" in message else message, None
         return True
 
 

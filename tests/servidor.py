@@ -2,6 +2,7 @@
 wire (chunked bodies, raw headers) or gunicorn's own logs."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,6 +63,7 @@ class Gunicorn:
 
     def __exit__(self, *exc):
         self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @staticmethod
     def text(path):

@@ -207,6 +207,8 @@ def test_searches_leave_no_name_or_national_id_in_any_log(server, make_user, mak
         assert [p["id_paciente"] for p in r.json()["datos"]] == [id_paciente], q
     # A request gunicorn fails on writes its URI into the error log: never the query.
     raw_get(server, f"/pacientes?q={documento}", b"Bad Header\x00: 1")
+    server.raw(f"GET /pacientes?q={documento} HTTP/1.1 extra\r\nHost: x\r\n\r\n".encode())
+    server.raw(f"GET http://127.0.0.1/pacientes?q={documento}&x=\x01 HTTP/1.1\r\n\r\n".encode())
     for name, text in server.logs().items():
         assert "GET /pacientes" in text or name == "error", name
         for secreto in (apellido, apellido.lower(), documento, "Cr%C3%ADspula", "Críspula"):
@@ -226,5 +228,6 @@ def test_gunicorns_own_error_lines_are_written(app):
     pids = re.findall(r"\] \[(\d+)\] \[INFO\] Booting worker with pid: (\d+)", text)
     assert pids, text
     worker = pids[0][1]
-    assert re.search(rf"\] \[{worker}\] \[WARNING\] Invalid request from ip=127\.0\.0\.1", text), text
+    assert re.search(rf"\] \[{worker}\] \[WARNING\] Invalid request from ip=127\.0\.0\.1",
+                     text), text
     assert re.search(rf"\] \[{worker}\] \[INFO\] Worker exiting \(pid: {worker}\)", text), text
