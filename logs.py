@@ -106,8 +106,8 @@ _CONSULTA = re.compile(r"((?:https?://[^\s/'\"]*)?/[^\s?'\"]*)\?[^\s'\"]*")
 
 class SinConsulta(logging.Filter):
     """Cut the query string off the URIs that gunicorn writes in its error lines ("Error
-    handling request /pacientes?q=...", "Invalid HTTP request line: 'GET /pacientes?q=...'")
-    and in an access format that would name one: it may hold a search term or a national id."""
+    handling request /pacientes?q=...", "Invalid HTTP request line: 'GET /pacientes?q=...'"):
+    it may hold a search term or a national id. (The shipped access format names none.)"""
 
     def filter(self, record):
         # Formatted here once; the formatter then finds the message with no arguments left.
@@ -118,11 +118,13 @@ class SinConsulta(logging.Filter):
 
 def protect_gunicorn():
     """Give gunicorn's own loggers (when this process runs under gunicorn) the escaping
-    formatter, in the format gunicorn chose, and the query-string filter."""
+    formatter, in the format gunicorn chose, and its error log the query-string filter. An
+    access format that asks for the query (`%(r)s`, `%(q)s`: bench/servers.py) gets it."""
+    error = logging.getLogger("gunicorn.error")
+    if not any(isinstance(f, SinConsulta) for f in error.filters):
+        error.addFilter(SinConsulta())
     for name in ("gunicorn.error", "gunicorn.access"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, SinConsulta) for f in logger.filters):
-            logger.addFilter(SinConsulta())
         for handler in logger.handlers:
             if not isinstance(handler.formatter, Formato):
                 base = handler.formatter or logging.Formatter()
