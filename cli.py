@@ -69,6 +69,16 @@ def register(app):
             (nombre, correo.strip().lower(), hash_password(password)))
         click.echo(f"Administrador {correo} listo.")
 
+    @app.cli.command("desbloquear")
+    @click.option("--correo", required=True, help="Correo de la cuenta bloqueada")
+    def desbloquear_command(correo):
+        """Olvida los intentos fallidos de una cuenta: vuelve a poder iniciar sesión ya."""
+        from auth import clave_cuenta
+
+        n = db.execute("DELETE FROM Intento_Login WHERE Correo = %s", (clave_cuenta(correo),))
+        click.echo(f"Cuenta {correo.strip().lower()} desbloqueada ({n} intentos olvidados)."
+                   if n else f"La cuenta {correo.strip().lower()} no tenía intentos fallidos.")
+
     @app.cli.command("respaldar")
     @click.option("--salida", required=True, type=click.Path(dir_okay=False, writable=True),
                   help="Archivo .sql.gz a escribir")
@@ -107,8 +117,14 @@ def register(app):
     @click.option("--pacientes", default=200, show_default=True, help="Pacientes a crear")
     @click.option("--medicos", default=20, show_default=True, help="Médicos a crear")
     @click.option("--semilla", default=2024, show_default=True, help="Semilla aleatoria")
-    def demo_command(pacientes, medicos, semilla):
-        """Datos de demostración en español y un usuario por rol (se imprimen)."""
+    @click.option("--reiniciar", is_flag=True,
+                  help="Borra los datos de demostración existentes y los vuelve a crear")
+    def demo_command(pacientes, medicos, semilla, reiniciar):
+        """Datos de demostración en español y un usuario por rol (se imprimen); una sola vez."""
         import demo
 
-        demo.run(pacientes=pacientes, medicos=medicos, semilla=semilla)
+        try:
+            demo.run(pacientes=pacientes, medicos=medicos, semilla=semilla, reiniciar=reiniciar)
+        except demo.DemoError as err:
+            raise click.ClickException(str(err)) from None
+
