@@ -11,6 +11,7 @@ import time
 import pytest
 
 import cli
+import db
 import migraciones
 from esquema import (BASE_FILE, LEGACY_DIR, app_on, flask_cli, load_sql_file, schema_picture,
                      scratch_database, server_connection, table_contents)
@@ -48,7 +49,7 @@ def fill_with_demo_data(app, database):
         medicos = demo.crear_medicos(5, rng, pools)
         pacientes = demo.crear_pacientes(60, rng, pools)
         n = citas.demo_citas(pacientes, medicos, 80, rng)
-        recientes = [dict(r) for r in __import__("db").query_all(
+        recientes = [dict(r) for r in db.query_all(
             "SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, `ID_Médico` AS id_medico, "
             "Fecha AS fecha, Estado AS estado FROM Cita")]
         assert clinico.demo_clinico(rng, recientes, proporcion=1) > 0 and n > 0

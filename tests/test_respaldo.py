@@ -4,17 +4,25 @@ migrated; after a restore sessions are revoked, invitations voided and caches fl
 
 import gzip
 import os
+import re
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+import requests
 
 import cli
 import db as db_module
 from conftest import PASSWORD
-from esquema import (LEGACY_DIR, app_on, flask_cli, load_sql_file, schema_picture,
+from esquema import (LEGACY_DIR, ROOT, app_on, flask_cli, load_sql_file, schema_picture,
                      scratch_database, server_connection, table_contents)
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import servers  # noqa: E402
 
 
 def fresh(app, name, pacientes=30):
@@ -215,3 +223,41 @@ def test_commands_need_their_file_option(app, missing):
     command = "respaldar" if missing == "--salida" else "restaurar"
     result = flask_cli(app.config["DB_NAME"], command)
     assert result.returncode != 0 and missing in result.stderr
+
+
+def test_restore_flushes_the_simplecache_of_every_running_worker(app, tmp_path):
+    with scratch_database(app.config, "workers") as live:
+        fresh(app, live, pacientes=3)
+        backup = tmp_path / "w.sql.gz"
+        assert flask_cli(live, "respaldar", "--salida", str(backup)).returncode == 0
+        cnx = server_connection(app.config, live)
+        cur = cnx.cursor()
+        cur.execute("SELECT `ID_Médico` FROM `Médico` WHERE Licencia = 'DEMO-0001'")
+        id_medico = cur.fetchone()[0]
+        # Changed behind the API's back: only the restore can make the workers forget it.
+        cur.execute("UPDATE `Médico` SET Nombre = 'Nombre Posterior' WHERE `ID_Médico` = %s",
+                    (id_medico,))
+        cnx.close()
+        server = servers.start_gunicorn(str(tmp_path), {"DB_NAME": live, "CACHE_REDIS_URL": "",
+                                                        "CACHE_TYPE": "SimpleCache"}, workers=3)
+        try:
+            def names(headers, n=30):
+                def one(_):
+                    return requests.get(f"{server.url}/medicos/{id_medico}", headers=headers,
+                                        timeout=10).json()["nombre"]
+                with ThreadPoolExecutor(6) as pool:
+                    return set(pool.map(one, range(n)))
+
+            def login_http():
+                r = requests.post(server.url + "/auth/login", timeout=10,
+                                  json={"correo": "admin@demo.local", "password": "Demo2024!seguro"})
+                return {"Authorization": f"Bearer {r.json()['token']}"}
+
+            assert names(login_http()) == {"Nombre Posterior"}
+            result = flask_cli(live, "restaurar", "--entrada", str(backup), "--confirmar")
+            assert result.returncode == 0, result.stderr
+            assert names(login_http(), 60) == {"Mario Médico"}
+            pids = {int(p) for p in re.findall(r"<(\d+)> \"GET /medicos", server.log_text())}
+            assert len(pids) >= 2
+        finally:
+            server.stop()
