@@ -267,7 +267,7 @@ def update_medico(id_medico, body):
 
 
 class Baja(Modelo):
-    """Query of DELETE /medicos/<id>."""
+    """Consulta de DELETE /medicos/<id>."""
 
     cancelar_citas: bool = Field(False, description="Cancelar a la vez sus citas futuras")
 

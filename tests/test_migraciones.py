@@ -17,6 +17,9 @@ from esquema import (BASE_FILE, LEGACY_DIR, app_on, flask_cli, load_sql_file, sc
                      scratch_database, server_connection, table_contents)
 
 
+ALL = [m.label for m in migraciones.available()]
+
+
 def migrated(config, database):
     """init_schema on `database` (the code's path for a fresh or older database)."""
     return cli.init_schema({**config, "DB_NAME": database})
@@ -26,7 +29,7 @@ def test_schema_file_equals_all_migrations(app):
     with scratch_database(app.config, "file") as from_file, \
             scratch_database(app.config, "mig") as from_migrations:
         load_sql_file(app.config, from_file, BASE_FILE)
-        assert migrated(app.config, from_migrations) == ["0001_esquema_inicial"]
+        assert migrated(app.config, from_migrations) == ALL
         file_picture = schema_picture(app.config, from_file)
         assert file_picture == schema_picture(app.config, from_migrations)
         assert ("Tratamiento", "ix_tratamiento_paciente_fecha", 1, 1, "ID_Paciente", None,
@@ -100,13 +103,13 @@ def test_two_init_db_at_once_apply_each_migration_once(app):
         outputs = [p.communicate(timeout=300) for p in procs]
         holder.close()
         assert [p.returncode for p in procs] == [0, 0], outputs
-        applied = [out for out, _ in outputs if "aplicadas: 0001_esquema_inicial" in out]
+        applied = [out for out, _ in outputs if "aplicadas: " + ", ".join(ALL) in out]
         nothing = [out for out, _ in outputs if "ya estaba al día" in out]
         assert len(applied) == 1 and len(nothing) == 1
         cnx = server_connection(app.config, name)
         cur = cnx.cursor()
-        cur.execute("SELECT Version FROM Migracion")
-        assert cur.fetchall() == [(1,)]
+        cur.execute("SELECT Version FROM Migracion ORDER BY Version")
+        assert cur.fetchall() == [(i,) for i in range(1, len(ALL) + 1)]
         cnx.close()
 
 
@@ -116,18 +119,18 @@ def test_init_db_refuses_a_database_newer_than_the_code(app):
         cnx = server_connection(app.config, name)
         cur = cnx.cursor()
         cur.execute("INSERT INTO Migracion (Version, Nombre, Suma_SHA256) "
-                    "VALUES (7, 'de_una_version_futura', REPEAT('0', 64))")
+                    "VALUES (70, 'de_una_version_futura', REPEAT('0', 64))")
         before = schema_picture(app.config, name)
         result = flask_cli(name, "init-db")
         assert result.returncode != 0
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "versión 7" in lines[0] and "Traceback" not in result.stderr
+        assert len(lines) == 1 and "versión 70" in lines[0] and "Traceback" not in result.stderr
         assert schema_picture(app.config, name) == before
 
         with app_on(name) as other:
             client = other.test_client()
             ready = client.get("/health/ready")
-            assert ready.status_code == 503 and "versión 7" in ready.get_json()["error"]
+            assert ready.status_code == 503 and "versión 70" in ready.get_json()["error"]
             assert client.get("/health").status_code == 200
         cnx.close()
 
@@ -153,43 +156,48 @@ def test_app_refuses_to_serve_with_a_pending_migration_naming_it(app, monkeypatc
         cnx.close()
 
 
+def copy_migrations(target):
+    for migration in migraciones.available():
+        shutil.copy(migration.path, target)
+    return len(ALL) + 1
+
+
 def test_a_dropped_in_numbered_file_is_the_next_migration(app, tmp_path):
-    shutil.copy(os.path.join(migraciones.DIRECTORY, "0001_esquema_inicial.sql"), tmp_path)
-    (tmp_path / "0002_nota_paciente.sql").write_text(
+    n = copy_migrations(tmp_path)
+    (tmp_path / f"{n:04d}_nota_paciente.sql").write_text(
         "-- Un ejemplo de migración 2.\n"
         "ALTER TABLE Paciente ADD COLUMN IF NOT EXISTS Nota VARCHAR(50) NULL AFTER Alergias;\n"
         "UPDATE Paciente SET Nota = 'migrada';\n", encoding="utf-8")
     with scratch_database(app.config, "dos") as name:
         cnx = server_connection(app.config, name)
-        assert [m.label for m in migraciones.pending(cnx, str(tmp_path))] == [
-            "0001_esquema_inicial", "0002_nota_paciente"]
-        assert migraciones.migrate(cnx, str(tmp_path)) == ["0001_esquema_inicial",
-                                                            "0002_nota_paciente"]
+        new = ALL + [f"{n:04d}_nota_paciente"]
+        assert [m.label for m in migraciones.pending(cnx, str(tmp_path))] == new
+        assert migraciones.migrate(cnx, str(tmp_path)) == new
         assert migraciones.migrate(cnx, str(tmp_path)) == []
         assert migraciones.pending(cnx, str(tmp_path)) == []
-        # The code without file 0002 now meets a newer database.
-        with pytest.raises(migraciones.MigrationError, match="versión 2"):
+        # The code without the new file now meets a newer database.
+        with pytest.raises(migraciones.MigrationError, match=f"versión {n}"):
             migraciones.pending(cnx)
         cnx.close()
-    (tmp_path / "0004_salto.sql").write_text("SELECT 1;\n", encoding="utf-8")
-    with pytest.raises(migraciones.MigrationError, match="falta la migración 0003"):
+    (tmp_path / f"{n + 2:04d}_salto.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    with pytest.raises(migraciones.MigrationError, match=f"falta la migración {n + 1:04d}"):
         migraciones.available(str(tmp_path))
 
 
 def test_a_failing_data_migration_leaves_nothing_half_done(app, tmp_path):
-    shutil.copy(os.path.join(migraciones.DIRECTORY, "0001_esquema_inicial.sql"), tmp_path)
-    (tmp_path / "0002_datos.sql").write_text(
+    n = copy_migrations(tmp_path)
+    (tmp_path / f"{n:04d}_datos.sql").write_text(
         "UPDATE Rol SET Descripcion = 'cambiada' WHERE ID_Rol = 1;\n"
         "INSERT INTO Rol (ID_Rol, Nombre) VALUES (1, 'repetido');\n", encoding="utf-8")
     with scratch_database(app.config, "falla") as name:
         cnx = server_connection(app.config, name)
-        with pytest.raises(migraciones.MigrationError, match="0002_datos falló"):
+        with pytest.raises(migraciones.MigrationError, match=f"{n:04d}_datos falló"):
             migraciones.migrate(cnx, str(tmp_path))
         cur = cnx.cursor()
         cur.execute("SELECT Descripcion FROM Rol WHERE ID_Rol = 1")
         assert cur.fetchone()[0] == "Administrador del sistema"
-        cur.execute("SELECT Version FROM Migracion")
-        assert cur.fetchall() == [(1,)]
+        cur.execute("SELECT Version FROM Migracion ORDER BY Version")
+        assert cur.fetchall() == [(i,) for i in range(1, n)]
         cnx.close()
 
 
@@ -210,4 +218,4 @@ def test_parallel_init_schema_threads_in_one_process(app):
         for t in threads:
             t.join(120)
         assert not errors
-        assert sorted(results, key=len) == [[], ["0001_esquema_inicial"]]
+        assert sorted(results, key=len) == [[], ALL]
