@@ -1,11 +1,18 @@
 -- Historial Médico: esquema completo.
 --
--- Se carga sobre la base de datos ya elegida:
---     mysql -u root -p historial_medico < "Base de Datos Final.sql"
--- o con `flask --app app init-db`, que además siembra el catálogo CIE-10.
--- Puede ejecutarse otra vez sin error ni cambios (CREATE ... IF NOT EXISTS, INSERT IGNORE).
+-- Es la descripción legible del esquema actual. `flask --app app init-db` no ejecuta este
+-- archivo: aplica en orden las migraciones de `migraciones/` (0001_esquema_inicial.sql, ...),
+-- y tests/test_migraciones.py comprueba que ambos caminos dan exactamente el mismo esquema.
+-- Un cambio de esquema es una migración nueva *y* su reflejo aquí.
 --
--- Válido en MySQL 8.0.16+ y MariaDB 10.6+. Decisiones comunes a ambos:
+-- También se puede cargar a mano sobre una base vacía:
+--     mysql -u root -p historial_medico < "Base de Datos Final.sql"
+-- (después, `init-db` la trata como una base de una versión anterior: le aplica las
+-- migraciones, escritas para ser re-ejecutables). Puede ejecutarse otra vez sin error ni
+-- cambios (CREATE ... IF NOT EXISTS, INSERT IGNORE).
+--
+-- Válido en MySQL 8.0.16+ y MariaDB 10.6+ (las migraciones usan `ALTER ... IF NOT EXISTS`
+-- de MariaDB 10.6+). Decisiones comunes a ambos:
 --   * Fechas y horas en UTC: la aplicación fija time_zone = '+00:00' en cada conexión.
 --   * Las columnas generadas son STORED (ambos motores las indexan sin sorpresas).
 --   * Los CHECK se cumplen en los dos (MySQL ≥ 8.0.16, MariaDB ≥ 10.2).
@@ -331,6 +338,22 @@ CREATE TABLE IF NOT EXISTS Auditoria (
     KEY ix_auditoria_accion (Accion, ID_Auditoria),
     KEY ix_auditoria_fecha (Fecha)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Operación
+-- ---------------------------------------------------------------------------
+
+-- Generación de las cachés de los procesos de la API. `flask --app app restaurar` borra la
+-- fila mientras restaura (ningún proceso usa su caché) y la vuelve a escribir con un número
+-- nuevo al terminar: cada proceso que ve el cambio descarta todo lo que tenía en caché.
+CREATE TABLE IF NOT EXISTS Generacion_Cache (
+    ID          TINYINT  NOT NULL,
+    Generacion  BIGINT   NOT NULL,
+    PRIMARY KEY (ID),
+    CONSTRAINT ck_generacion_cache_una CHECK (ID = 1)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
+INSERT IGNORE INTO Generacion_Cache (ID, Generacion) VALUES (1, 1);
 
 -- ---------------------------------------------------------------------------
 -- Roles del sistema (no se pueden renombrar, cambiar ni borrar)

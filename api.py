@@ -39,7 +39,7 @@ class Modelo(BaseModel):
 
 
 class Pagina(Modelo):
-    """Query parameters shared by every list."""
+    """Parámetros de consulta comunes a todas las listas."""
 
     limite: int = Field(20, ge=1, le=100, description="Tamaño de la página (1–100)")
     cursor: Optional[str] = Field(None, max_length=500, pattern=r"^[A-Za-z0-9_-]+$",
@@ -56,7 +56,7 @@ class Lista(BaseModel, Generic[T]):
 
 
 class Error(BaseModel):
-    """The error shape of every non-2xx answer."""
+    """La forma de error de toda respuesta que no sea 2xx."""
 
     class Detalle(BaseModel):
         campo: str
@@ -145,7 +145,21 @@ MENSAJES = {
     "model_type": "debe ser un objeto",
     "model_attributes_type": "debe ser un objeto",
     "dict_type": "debe ser un objeto",
+    "float_type": "debe ser un número",
+    "float_parsing": "debe ser un número",
+    "datetime_type": "debe ser una fecha y hora ISO 8601",
+    "datetime_parsing": "debe ser una fecha y hora ISO 8601",
+    "json_invalid": "no es JSON válido",
 }
+
+
+def opciones(expected):
+    """pydantic's "'a', 'b' or 'c'" in Spanish: "a, b o c" ("u" before an o- sound)."""
+    items = [i.strip().strip("'") for i in re.split(r",\s*|\s+or\s+", expected) if i.strip()]
+    if len(items) < 2:
+        return ", ".join(items)
+    last = items[-1]
+    return f"{', '.join(items[:-1])} {'u' if re.match(r'(?i)h?o', last) else 'o'} {last}"
 
 
 def _mensaje(error):
@@ -158,12 +172,18 @@ def _mensaje(error):
         return f"debe tener como máximo {ctx.get('max_length')} caracteres"
     if kind == "too_long":
         return f"debe tener como máximo {ctx.get('max_length')} elementos"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"debe ser mayor o igual que {ctx.get('ge', ctx.get('gt'))}"
-    if kind in ("less_than_equal", "less_than"):
-        return f"debe ser menor o igual que {ctx.get('le', ctx.get('lt'))}"
+    if kind == "too_short":
+        return f"debe tener al menos {ctx.get('min_length')} elementos"
+    if kind == "greater_than_equal":
+        return f"debe ser mayor o igual que {ctx.get('ge')}"
+    if kind == "greater_than":
+        return f"debe ser mayor que {ctx.get('gt')}"
+    if kind == "less_than_equal":
+        return f"debe ser menor o igual que {ctx.get('le')}"
+    if kind == "less_than":
+        return f"debe ser menor que {ctx.get('lt')}"
     if kind in ("literal_error", "enum"):
-        return f"debe ser uno de: {ctx.get('expected', '')}".replace("'", "")
+        return f"debe ser uno de: {opciones(ctx.get('expected', ''))}"
     if kind == "string_pattern_mismatch":
         return "formato no válido"
     if kind == "value_error":
@@ -557,6 +577,10 @@ cabecera `Host`. Una ruta con barras dobles (`/pacientes//1`) es 404, no una red
 - Los registros (de la aplicación y de gunicorn) anotan la ruta sin la consulta, nunca \
 términos de búsqueda ni datos de pacientes, con los caracteres de control escapados.
 """
+# Swagger UI groups by tag: the names modules use, as a reader writes them.
+ETIQUETAS = {"auth": "autenticación", "auditoria": "auditoría", "cie10": "CIE-10",
+             "diagnosticos": "diagnósticos", "medicos": "médicos", "operacion": "operación",
+             "fhir_export": "FHIR"}
 
 
 def build_openapi(app):
@@ -585,7 +609,7 @@ def build_openapi(app):
         op = {
             "summary": meta["summary"] or rule.endpoint,
             "operationId": f"{rule.endpoint}_{method.lower()}".replace(".", "_"),
-            "tags": meta["tags"] or [rule.endpoint.split(".")[0]],
+            "tags": [ETIQUETAS.get(t, t) for t in meta["tags"] or [rule.endpoint.split(".")[0]]],
             "responses": {},
         }
         if meta["description"]:

@@ -20,6 +20,8 @@ from limits.strategies import FixedWindowRateLimiter
 import api
 import db
 import logs
+import metricas
+import migraciones
 from config import ConfigError, load_config
 from errors import register_error_handlers
 
@@ -146,6 +148,7 @@ def create_app(config=None):
     app.session_interface = SinSesion()
 
     register_request_hooks(app)
+    migraciones.register(app)
     app.teardown_appcontext(db.close_db)
 
     import auditoria, auth, citas, cie10, diagnosticos, fhir_export, historialMedico  # noqa: E401
@@ -154,6 +157,7 @@ def create_app(config=None):
                    diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export):
         app.register_blueprint(module.bp)
     register_operations(app)
+    metricas.register(app)
 
     import cli
     cli.register(app)
@@ -278,4 +282,12 @@ def _app_or_exit():
 app = _app_or_exit()
 
 if __name__ == "__main__":
+    try:
+        with app.app_context():
+            pendiente = migraciones.pending_message(db.get_db())
+    except db.DatabaseUnavailable:
+        pendiente = None  # served anyway: /health/ready answers 503 until it is back
+    if pendiente:
+        sys.stderr.write(pendiente + "\n")
+        raise SystemExit(1)
     app.run(host="127.0.0.1", port=5000)

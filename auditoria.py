@@ -69,7 +69,7 @@ def auditar_denegado():
 
 
 class FiltroAuditoria(Pagina):
-    """Filters of GET /auditoria (all optional, combined with AND)."""
+    """Filtros de GET /auditoria (todos opcionales, combinados con Y)."""
 
     id_usuario: Optional[int] = Field(None, ge=1)
     id_paciente: Optional[int] = Field(None, ge=1)
@@ -85,7 +85,7 @@ class FiltroAuditoria(Pagina):
 
 
 class AuditoriaOut(BaseModel):
-    """One audit row."""
+    """Una fila de la auditoría."""
 
     id_auditoria: int
     fecha: datetime

@@ -368,7 +368,7 @@ def fallo_intento():
 # ---------------------------------------------------------------------------
 
 class UsuarioOut(BaseModel):
-    """The contract's `usuario` object."""
+    """El objeto `usuario` del contrato."""
 
     id_usuario: int
     nombre: str
@@ -383,7 +383,7 @@ class UsuarioOut(BaseModel):
 
 
 class TokensOut(BaseModel):
-    """Answer of login, refresh and registration."""
+    """Respuesta del login, de la renovación y del registro."""
 
     token: str = Field(..., description="Access token (JWT HS256)")
     refresh_token: str = Field(..., description="Se puede usar una sola vez")
@@ -393,7 +393,7 @@ class TokensOut(BaseModel):
 
 
 class Login(Modelo):
-    """Body of POST /auth/login (`username` is an alias of `correo`)."""
+    """Cuerpo de POST /auth/login (`username` es un alias de `correo`)."""
 
     correo: Optional[str] = Field(None, max_length=254, examples=["admin@demo.local"])
     username: Optional[str] = Field(None, max_length=254, description="Alias de `correo`")
@@ -401,13 +401,13 @@ class Login(Modelo):
 
 
 class Refresh(Modelo):
-    """Body of POST /auth/refresh."""
+    """Cuerpo de POST /auth/refresh."""
 
     refresh_token: str = Field(..., min_length=1, max_length=2000)
 
 
 class CambioPassword(Modelo):
-    """Body of PUT /auth/password."""
+    """Cuerpo de PUT /auth/password."""
 
     password_actual: str = Field(..., min_length=1, max_length=1024)
     password_nueva: str = Field(..., description="De 8 a 72 bytes")
@@ -416,7 +416,7 @@ class CambioPassword(Modelo):
 
 
 class Registro(Modelo):
-    """Body of POST /auth/registro: the account and the patient's demographics."""
+    """Cuerpo de POST /auth/registro: la cuenta y los datos demográficos del paciente."""
 
     nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     correo: str = Field(..., max_length=254, examples=["lucia@example.com"])

@@ -38,7 +38,7 @@ STOPWORDS_INNODB = {
 
 
 class Cie10Out(BaseModel):
-    """One code of the catalogue."""
+    """Un código del catálogo."""
 
     codigo: str = Field(..., examples=["E11.9"])
     descripcion: str = Field(..., examples=["Diabetes mellitus no insulinodependiente sin mencion "
@@ -46,7 +46,7 @@ class Cie10Out(BaseModel):
 
 
 class BusquedaCie10(Modelo):
-    """Query of the catalogue search."""
+    """Consulta de la búsqueda en el catálogo."""
 
     q: str = Field(..., min_length=1, max_length=100,
                    description="Prefijo de código (E11, E11.9 o E119) o palabras de la descripción")

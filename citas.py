@@ -47,7 +47,7 @@ def _hora(value):
 
 
 class CitaNueva(Modelo):
-    """Body of POST /citas."""
+    """Cuerpo de POST /citas."""
 
     fecha: date = Field(..., description="Fecha de la cita (zona horaria de la clínica)")
     hora: str = Field(..., pattern=HORA_PATRON, examples=["10:30"], description="HH:MM")
@@ -72,7 +72,7 @@ def _al_menos_un_campo(schema):
 
 
 class CitaCambio(Modelo):
-    """Body of PUT/PATCH /citas/<id>: reschedule and/or change the reason (null clears it)."""
+    """Cuerpo de PUT/PATCH /citas/<id>: cambiar la fecha y/o el motivo (null lo borra)."""
 
     # Absent means unchanged; null is only meaningful for `motivo`.
     model_config = ConfigDict(extra="forbid", json_schema_extra=_al_menos_un_campo)
@@ -90,7 +90,7 @@ class CitaCambio(Modelo):
 
 
 class CambioEstado(Modelo):
-    """Body of POST /citas/<id>/estado."""
+    """Cuerpo de POST /citas/<id>/estado."""
 
     estado: Estado
     motivo: Optional[str] = Field(None, max_length=500)
@@ -105,33 +105,33 @@ class FiltroFechas(Pagina):
 
 
 class FiltroCitas(FiltroFechas):
-    """Filters of GET /citas."""
+    """Filtros de GET /citas."""
 
     id_medico: Optional[int] = Field(None, ge=1, le=ID_MAX)
     id_paciente: Optional[int] = Field(None, ge=1, le=ID_MAX)
 
 
 class FiltroCitasMedico(FiltroFechas):
-    """Filters of GET /citas/medico/<id>."""
+    """Filtros de GET /citas/medico/<id>."""
 
     id_paciente: Optional[int] = Field(None, ge=1, le=ID_MAX)
 
 
 class FiltroCitasPaciente(FiltroFechas):
-    """Filters of GET /citas/paciente/<id>."""
+    """Filtros de GET /citas/paciente/<id>."""
 
     id_medico: Optional[int] = Field(None, ge=1, le=ID_MAX)
 
 
 class PacienteRef(BaseModel):
-    """The cita's patient."""
+    """El paciente de la cita."""
 
     id_paciente: int
     nombre: str
 
 
 class MedicoRef(BaseModel):
-    """The cita's doctor."""
+    """El médico de la cita."""
 
     id_medico: int
     nombre: str
@@ -139,7 +139,7 @@ class MedicoRef(BaseModel):
 
 
 class CitaOut(BaseModel):
-    """An appointment."""
+    """Una cita."""
 
     id_cita: int
     fecha: date
@@ -155,7 +155,7 @@ class CitaOut(BaseModel):
 
 
 class EstadoOut(BaseModel):
-    """One step of a cita's state history."""
+    """Un paso del historial de estados de una cita."""
 
     estado: Estado
     fecha: datetime
@@ -164,7 +164,7 @@ class EstadoOut(BaseModel):
 
 
 class CitaDetalle(CitaOut):
-    """An appointment with its state history, oldest first."""
+    """Una cita con su historial de estados, del más antiguo al más reciente."""
 
     historial_estados: list[EstadoOut]
 

@@ -53,7 +53,7 @@ Via = Literal["oral", "intravenosa", "intramuscular", "subcutanea", "topica", "i
 
 
 class MedicamentoOut(BaseModel):
-    """A prescription."""
+    """Una receta."""
 
     id_medicamento: int
     nombre: str = Field(..., examples=["Amoxicilina"])
@@ -71,7 +71,7 @@ class MedicamentoOut(BaseModel):
 
 
 class TratamientoOut(BaseModel):
-    """A treatment."""
+    """Un tratamiento."""
 
     id_tratamiento: int
     descripcion: str
@@ -86,7 +86,7 @@ class TratamientoOut(BaseModel):
 
 
 class DiagnosticoOut(BaseModel):
-    """A diagnosis."""
+    """Un diagnóstico."""
 
     id_diagnostico: int
     descripcion: str

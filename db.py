@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import mysql.connector
 from _mysql_connector import MySQLInterfaceError
 from flask import current_app, g
-from flask_caching import Cache
+import flask_caching
 from mysql.connector import errorcode, errors
 from mysql.connector.connection_cext import CMySQLConnection
 from mysql.connector.constants import FieldType
@@ -26,9 +26,65 @@ CONNECTION_ERRNOS = {
 DEADLOCK_ERRNOS = {errorcode.ER_LOCK_DEADLOCK}
 CHECKOUT_WAIT_S = 2.0
 
+GENERATION_CHECK_S = 1.0
+
+
+class Cache(flask_caching.Cache):
+    """flask-caching's Cache with its keys under the generation of Generacion_Cache.
+
+    `flask --app app restaurar` deletes the generation while it replaces the data and writes a
+    new one when done; each process re-reads it at most once per GENERATION_CHECK_S, uses no
+    cache while there is none, and never again reads what it cached under an older one. So a
+    restore flushes the per-process SimpleCache of every worker without a query per request.
+    """
+
+    def _key(self, key):
+        state = current_app.extensions.setdefault("generacion_cache", [None, float("-inf")])
+        now = time.monotonic()
+        if now - state[1] >= GENERATION_CHECK_S:
+            try:
+                row = query_one("SELECT Generacion FROM Generacion_Cache WHERE ID = 1")
+            except errors.ProgrammingError:
+                row = None
+            generation = row and row["Generacion"]
+            if generation != state[0] and current_app.config["CACHE_TYPE"] == "SimpleCache":
+                # Unreachable under the new keys anyway; cleared to free the memory now.
+                self.cache.clear()
+            state[:] = [generation, now]
+        return None if state[0] is None else f"g{state[0]}:{key}"
+
+    def get(self, key):
+        key = self._key(key)
+        return None if key is None else super().get(key)
+
+    def set(self, key, value, timeout=None):
+        key = self._key(key)
+        return False if key is None else super().set(key, value, timeout=timeout)
+
+    def delete(self, key):
+        key = self._key(key)
+        return False if key is None else super().delete(key)
+
+
 # Rows that every authenticated user may read alike (never a response of one user), kept
 # briefly; SimpleCache is per process, so several workers need CACHE_REDIS_URL.
 cache = Cache()
+
+
+class _Unmeasured:
+    """Stand-in for a metric while /metrics is off (metricas.py puts the real ones here)."""
+
+    def inc(self, amount=1):
+        pass
+
+    def dec(self, amount=1):
+        pass
+
+    def labels(self, *values):
+        return self
+
+
+pool_in_use = pool_waiting = db_errors_total = _Unmeasured()
 
 
 class Conexion(CMySQLConnection):
@@ -94,8 +150,15 @@ class Pool:
         self._generation = 0
 
     def acquire(self):
-        if not self._slots.acquire(timeout=CHECKOUT_WAIT_S):
-            raise DatabaseUnavailable()
+        if not self._slots.acquire(blocking=False):
+            pool_waiting.inc()
+            try:
+                if not self._slots.acquire(timeout=CHECKOUT_WAIT_S):
+                    db_errors_total.labels("pool_agotado").inc()
+                    raise DatabaseUnavailable()
+            finally:
+                pool_waiting.dec()
+        pool_in_use.inc()
         try:
             while True:
                 try:
@@ -109,6 +172,8 @@ class Pool:
                 _close_quietly(cnx)
         except errors.Error:
             self._slots.release()
+            pool_in_use.dec()
+            db_errors_total.labels("conexion").inc()
             raise DatabaseUnavailable() from None
 
     def release(self, cnx, broken=False):
@@ -125,6 +190,7 @@ class Pool:
             _close_quietly(cnx)
         finally:
             self._slots.release()
+            pool_in_use.dec()
 
 
 def _close_quietly(cnx):
@@ -196,6 +262,9 @@ def _cursor(sql, params):
 def _note_failure(err):
     if is_unavailable(err):
         g.db_broken = True
+    db_errors_total.labels("conexion" if is_unavailable(err) else "bloqueo" if is_deadlock(err)
+                           else "integridad" if isinstance(err, errors.IntegrityError)
+                           else "otro").inc()
 
 
 # Rows are made dicts here rather than by the driver's dictionary cursor, which rebuilds the

@@ -7,10 +7,13 @@ take seconds, not minutes.
 """
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import click
+from flask import current_app
 
+import citas
+import clinico
 import db
 from auth import hash_password
 from paciente import normalize, prefijos
@@ -33,31 +36,96 @@ ALERGIAS = ("penicilina", "amoxicilina", "ibuprofeno", "ácido acetilsalicílico
 SANGRE = ("O+", "O+", "O+", "A+", "A+", "A+", "B+", "AB+", "O-", "A-", "B-", "AB-")
 
 
-def ensure_demo_users():
-    """One active user per built-in role; the médico and paciente are linked to records."""
-    id_medico = db.query_one("SELECT `ID_Médico` AS id FROM `Médico` WHERE Licencia = 'DEMO-0001'")
-    if id_medico is None:
-        id_medico = db.execute(
-            "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
-            "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
-            ("Mario Médico", normalize("Mario Médico"), "Medicina General", "+34 600 000 001",
-             "medico@demo.local", "DEMO-0001"))
-    else:
-        id_medico = id_medico["id"]
-    id_paciente = db.query_one(
-        "SELECT ID_Paciente AS id FROM Paciente WHERE Documento = 'DEMO-0001'")
-    if id_paciente is None:
-        with db.transaction():
-            id_paciente = db.execute(
-                "INSERT INTO Paciente (Nombre, Nombre_Normalizado, Fecha_Nacimiento, `Género`, "
-                "`Teléfono`, Documento, Correo, Alergias) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                ("Pablo Paciente", normalize("Pablo Paciente"), "1985-04-12", "Masculino",
-                 "+34 600 000 002", "DEMO-0001", "paciente@demo.local", "penicilina"))
-            insert_prefijos([(id_paciente, normalize("Pablo Paciente"))])
-            db.execute("INSERT INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) "
-                       "VALUES (%s, CURRENT_DATE)", (id_paciente,))
-    else:
-        id_paciente = id_paciente["id"]
+class DemoError(Exception):
+    """The demo cannot run on this database; the message is one line."""
+
+
+def _crear_paciente(nombre, nacimiento, genero, telefono, documento, correo, alergias):
+    """One patient with its search prefixes and historial, in one transaction; returns its id."""
+    with db.transaction():
+        id_paciente = db.execute(
+            "INSERT INTO Paciente (Nombre, Nombre_Normalizado, Fecha_Nacimiento, `Género`, "
+            "`Teléfono`, Documento, Correo, Alergias) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (nombre, normalize(nombre), nacimiento, genero, telefono, documento, correo, alergias))
+        insert_prefijos([(id_paciente, normalize(nombre))])
+        db.execute("INSERT INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) "
+                   "VALUES (%s, CURRENT_DATE - INTERVAL 1 YEAR)", (id_paciente,))
+    return id_paciente
+
+
+def _dia_laborable(dias):
+    """The weekday `dias` days from today (moved back to Friday from a weekend)."""
+    dia = date.today() + timedelta(days=dias)
+    return dia - timedelta(days=max(0, dia.weekday() - 4))
+
+
+# The demo patient's citas with the demo doctor: (days from today, hour offset, state).
+CITAS_DEMO = ((-90, 1, "Completada"), (-40, 2, "Completada"), (-12, 1, "No_Asistio"),
+              (-5, 3, "Cancelada"), (3, 1, "Confirmada"), (10, 2, "Pendiente"))
+# Cases of clinico.CASOS_DEMO given to the demo patient's completed citas, in order.
+CASOS_PACIENTE_DEMO = ("I10", "J45.9")
+
+
+def crear_registros_demo(rng):
+    """The demo doctor, the demo patient under their care (citas in every state, diagnoses,
+    treatments, prescriptions) and a second patient without a user; returns their ids."""
+    id_medico = db.execute(
+        "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
+        "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
+        ("Mario Médico", normalize("Mario Médico"), "Medicina General", "+34 600 000 001",
+         "medico@demo.local", "DEMO-0001"))
+    id_paciente = _crear_paciente("Pablo Paciente", "1985-04-12", "Masculino", "+34 600 000 002",
+                                  "DEMO-0001", "paciente@demo.local", "penicilina")
+    id_invitado = _crear_paciente("Lucía Invitada", "1992-09-30", "Femenino", "+34 600 000 003",
+                                  "DEMO-0002", None, None)
+    inicio = datetime.combine(date.today(), current_app.config["HORARIO_INICIO"])
+    casos = {c[0]: c for c in clinico.CASOS_DEMO}
+    completadas = []
+    with db.transaction():
+        for dias, horas, estado in CITAS_DEMO:
+            fecha = _dia_laborable(dias)
+            hora = (inicio + timedelta(hours=horas)).time()
+            id_cita = db.execute(
+                "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Estado, Motivo, ID_Paciente, "
+                "`ID_Médico`) VALUES (%s, %s, 30, %s, %s, %s, %s)",
+                (fecha, hora, estado, rng.choice(("Revisión", "Control de tensión",
+                                                  "Seguimiento")), id_paciente, id_medico))
+            historia = ["Pendiente"] + (["Confirmada"] if estado != "Pendiente" else []) + (
+                [estado] if estado not in ("Pendiente", "Confirmada") else [])
+            db.executemany("INSERT INTO Cita_Estado (ID_Cita, Estado) VALUES (%s, %s)",
+                           [(id_cita, e) for e in historia])
+            if estado == "Completada":
+                completadas.append((id_cita, fecha))
+        historial = db.query_one("SELECT ID_Historial AS id FROM `Historial_Médico` "
+                                 "WHERE ID_Paciente = %s", (id_paciente,))["id"]
+        for (id_cita, fecha), codigo in zip(completadas, CASOS_PACIENTE_DEMO):
+            _, diagnostico, tratamiento, farmacos = casos[codigo]
+            id_diagnostico = db.execute(
+                "INSERT INTO `Diagnóstico` (`Descripción`, Codigo_CIE10, Fecha, ID_Historial, "
+                "ID_Cita, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (diagnostico, codigo, fecha, historial, id_cita, id_paciente, id_medico))
+            id_tratamiento = db.execute(
+                "INSERT INTO Tratamiento (`Descripción`, Fecha_Inicio, `ID_Diagnóstico`, "
+                "ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s)",
+                (tratamiento, fecha, id_diagnostico, id_paciente, id_medico))
+            db.executemany(
+                "INSERT INTO Medicamento (Nombre, Dosis, Frecuencia, Via, Duracion_Dias, "
+                "ID_Tratamiento, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*f, id_tratamiento, id_paciente, id_medico) for f in farmacos])
+        # The second patient has one upcoming cita with the demo doctor (so under their care).
+        fecha = _dia_laborable(7)
+        id_cita = db.execute(
+            "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Estado, Motivo, ID_Paciente, "
+            "`ID_Médico`) VALUES (%s, %s, 30, 'Pendiente', 'Primera visita', %s, %s)",
+            (fecha, (inicio + timedelta(hours=4)).time(), id_invitado, id_medico))
+        db.execute("INSERT INTO Cita_Estado (ID_Cita, Estado) VALUES (%s, 'Pendiente')",
+                   (id_cita,))
+    return id_paciente, id_medico, id_invitado
+
+
+def crear_usuarios_demo(id_paciente, id_medico):
+    """One active user per built-in role; the médico and paciente are linked to records.
+    Written last: their presence marks a complete demo."""
     hashed = hash_password(DEMO_PASSWORD)
     links = {2: (None, id_medico), 4: (id_paciente, None)}
     for nombre, correo, id_rol in USUARIOS_DEMO:
@@ -66,7 +134,6 @@ def ensure_demo_users():
             "INSERT INTO Usuario (Nombre, Correo, Password_Hash, ID_Rol, ID_Paciente, `ID_Médico`) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE Activo = TRUE",
             (nombre, correo, hashed, id_rol, linked_paciente, linked_medico))
-    return id_paciente, id_medico
 
 
 class Pools:
@@ -170,28 +237,84 @@ def crear_medicos(n, rng, pools):
         (antes,))][:n]
 
 
-def run(pacientes, medicos, semilla):
-    """Create the demo data set (patients, doctors, citas, clinical records) and print the
-    demo logins."""
-    import citas
-    import clinico
+# Rows that `--reiniciar` keeps: the schema's seeds, the catalogue and the bookkeeping.
+TABLAS_CONSERVADAS = {"Rol", "Rol_Permiso", "CIE10", "Migracion", "Generacion_Cache"}
+
+
+def contar():
+    """(pacientes, médicos, citas) in the database."""
+    row = db.query_one("SELECT (SELECT COUNT(*) FROM Paciente) AS p, (SELECT COUNT(*) FROM "
+                       "`Médico`) AS m, (SELECT COUNT(*) FROM Cita) AS c")
+    return row["p"], row["m"], row["c"]
+
+
+def borrar_todo():
+    """Empty every data table (the demo's and anything else), keeping TABLAS_CONSERVADAS."""
+    tablas = [r["t"] for r in db.query_all(
+        "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_TYPE = 'BASE TABLE'") if r["t"] not in TABLAS_CONSERVADAS]
+    # Session setting of this connection only, for the order-free deletes.
+    db.execute("SET FOREIGN_KEY_CHECKS = 0")
+    try:
+        for tabla in tablas:
+            # Names from information_schema of this database, quoted as identifiers.
+            db.execute(f"DELETE FROM `{tabla.replace('`', '``')}`")
+    finally:
+        db.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+
+def run(pacientes, medicos, semilla, reiniciar=False):
+    """Create the demo data set once (patients, doctors, citas, clinical records) and print
+    the demo logins; a second run adds nothing, `reiniciar` empties the data and rebuilds it."""
+    correos = [correo for _, correo, _ in USUARIOS_DEMO]
+    marks = ", ".join(["%s"] * len(correos))
+    completa = db.query_one(f"SELECT COUNT(*) AS n FROM Usuario WHERE Correo IN ({marks})",
+                            correos)["n"] == len(correos)
+    if reiniciar:
+        ajenos = db.query_one(f"SELECT COUNT(*) AS n FROM Usuario WHERE Correo NOT IN ({marks})",
+                              correos)["n"]
+        if ajenos:
+            raise DemoError(f"--reiniciar borra todos los datos, y esta base tiene {ajenos} "
+                            "usuarios que no son de demostración: no se ha borrado nada")
+        borrar_todo()
+        click.echo("Datos anteriores borrados.")
+    elif completa:
+        n_pacientes, n_medicos, n_citas = contar()
+        click.echo(f"Los datos de demostración ya están ({n_pacientes} pacientes, {n_medicos} "
+                   f"médicos, {n_citas} citas): no se ha añadido nada (--reiniciar los rehace).")
+        imprimir_usuarios()
+        return
+    elif contar()[0]:
+        raise DemoError("la base tiene pacientes pero no los usuarios de demostración (una "
+                        "demo interrumpida o datos reales): no se ha añadido nada; en una base "
+                        "de pruebas, use --reiniciar")
 
     rng = random.Random(semilla)
     pools = Pools(semilla)
-    id_paciente_demo, id_medico_demo = ensure_demo_users()
+    id_paciente_demo, id_medico_demo, id_invitado = crear_registros_demo(rng)
     id_medicos = crear_medicos(medicos, rng, pools) + [id_medico_demo]
     with click.progressbar(length=pacientes, label="Pacientes") as barra:
         id_pacientes = crear_pacientes(pacientes, rng, pools, avance=barra.update)
-    id_pacientes.append(id_paciente_demo)
     agenda = rng.sample(id_pacientes, min(len(id_pacientes), 5000))
     n_citas = citas.demo_citas(agenda, id_medicos, min(len(agenda) * 2, len(id_medicos) * 120),
-                               rng)
+                               rng) if agenda else 0
     recientes = db.query_all(
         "SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, `ID_Médico` AS id_medico, "
         "Fecha AS fecha, Estado AS estado FROM Cita ORDER BY ID_Cita DESC LIMIT %s", (n_citas,))
-    n_diagnosticos = clinico.demo_clinico(rng, recientes)
-    click.echo(f"Creados: {pacientes} pacientes, {medicos} médicos, {n_citas} citas, "
-               f"{n_diagnosticos} diagnósticos.")
+    n_diagnosticos = clinico.demo_clinico(rng, recientes) if recientes else 0
+    crear_usuarios_demo(id_paciente_demo, id_medico_demo)
+    n_pacientes, n_medicos, n_total = contar()
+    click.echo(f"Creados: {n_pacientes} pacientes, {n_medicos} médicos, {n_total} citas, "
+               f"{n_diagnosticos + len(CASOS_PACIENTE_DEMO)} diagnósticos.")
+    imprimir_usuarios()
+    # Invitaciones (otra rama): aquí se creará e imprimirá el código de invitación de
+    # id_invitado, la segunda paciente de demostración, que todavía no tiene usuario.
+    click.echo(f"  Paciente sin usuario (para probar una invitación): Lucía Invitada, "
+               f"id {id_invitado}.")
+
+
+def imprimir_usuarios():
+    """The demo logins, one per role."""
     click.echo("Usuarios de demostración (contraseña para todos: %s):" % DEMO_PASSWORD)
     for nombre, correo, id_rol in USUARIOS_DEMO:
         rol = {1: "admin", 2: "medico", 3: "recepcionista", 4: "paciente"}[id_rol]

@@ -31,13 +31,13 @@ def check_autor(row):
 # ---------------------------------------------------------------------------
 
 class DiagnosticoDetalle(DiagnosticoOut):
-    """A diagnosis with its treatments."""
+    """Un diagnóstico con sus tratamientos."""
 
     tratamientos: list[TratamientoOut]
 
 
 class DiagnosticoNuevo(Modelo):
-    """Body of POST /diagnosticos: patient, doctor and historial come from the cita."""
+    """Cuerpo de POST /diagnosticos: el paciente, el médico y el historial se toman de la cita."""
 
     id_cita: int = Field(..., ge=1)
     descripcion: str = Field(..., min_length=1, max_length=2000)
@@ -47,13 +47,13 @@ class DiagnosticoNuevo(Modelo):
 
 
 class DiagnosticoCrear(DiagnosticoNuevo):
-    """Body of the compatibility route POST /diagnosticos/crear."""
+    """Cuerpo de la ruta de compatibilidad POST /diagnosticos/crear."""
 
     id_paciente: int = Field(..., ge=1, description="Debe ser el paciente de la cita")
 
 
 class DiagnosticoCambio(Modelo):
-    """Body of PATCH /diagnosticos/<id>."""
+    """Cuerpo de PATCH /diagnosticos/<id>."""
 
     descripcion: Optional[str] = Field(None, min_length=1, max_length=2000)
     codigo_cie10: Optional[str] = Field(None, max_length=10, description="null o \"\" lo quita")
@@ -62,7 +62,7 @@ class DiagnosticoCambio(Modelo):
 
 
 class FiltroDiagnosticos(Pagina):
-    """Filters of GET /diagnosticos."""
+    """Filtros de GET /diagnosticos."""
 
     id_paciente: Optional[int] = Field(None, ge=1)
     id_medico: Optional[int] = Field(None, ge=1)

@@ -36,9 +36,17 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+# The grammatical gender of every resource name given to no_encontrado, so that the participle
+# agrees ("Cita no encontrada"); tests/test_mensajes.py fails on a name in neither set.
+FEMENINOS = frozenset({"Cita", "Receta", "Invitación", "Sesión", "Cuenta", "Historia clínica"})
+MASCULINOS = frozenset({"Recurso", "Paciente", "Médico", "Usuario", "Rol", "Diagnóstico",
+                        "Tratamiento", "Medicamento", "Historial", "Código CIE-10", "Permiso"})
+
+
 def no_encontrado(que="Recurso"):
-    """404 for a missing (or hidden) resource."""
-    return ApiError(404, "no_encontrado", f"{que} no encontrado")
+    """404 for a missing (or hidden) resource, the participle agreeing with `que`."""
+    return ApiError(404, "no_encontrado",
+                    f"{que} no {'encontrada' if que in FEMENINOS else 'encontrado'}")
 
 
 def prohibido(mensaje="No tiene permiso para esta operación"):

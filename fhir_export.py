@@ -211,8 +211,8 @@ BUNDLE_SCHEMA = {
       responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
                                    "application/json": {"schema": BUNDLE_SCHEMA}}}})
 def get_fhir(id_paciente):
-    """Bundle `collection` con Patient, Practitioner, Appointment, Condition (CIE-10),
-    CarePlan y MedicationRequest; mismas reglas de acceso y auditoría que el historial."""
+    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition` (CIE-10),
+    `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial."""
     check_lectura_clinica(id_paciente)
     timeline = historialMedico.timeline(id_paciente)
     medicos = query_all(MEDICOS_DE, (id_paciente, id_paciente))

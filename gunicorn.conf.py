@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 from dotenv import load_dotenv
 
@@ -27,9 +29,19 @@ errorlog = "-"
 # No preload: each worker builds the app and its own connection pool after the fork.
 preload_app = False
 
+# /metrics sums every worker's values (prometheus_client multiprocess mode): each worker writes
+# its own files here. Set before any worker imports prometheus_client; one directory per
+# master, so two gunicorns on one machine never mix their counts.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(
+    tempfile.gettempdir(), f"historial-metricas-{os.getpid()}"))
+
 
 def on_starting(server):
-    """Warn when per-process caches and limits are used by several workers."""
+    """Start the metrics from zero (files of an earlier run would be added in); warn when
+    per-process caches and limits are used by several workers."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
     cache = os.environ.get("CACHE_TYPE", "SimpleCache")
     if workers > 1 and cache == "SimpleCache" and not os.environ.get("CACHE_REDIS_URL"):
         server.log.warning("CACHE_TYPE=SimpleCache con %d workers: cada proceso tiene su caché "
@@ -38,3 +50,15 @@ def on_starting(server):
         server.log.warning("RATELIMIT_STORAGE_URI=memory:// con %d workers: el límite por IP de "
                            "login en memoria es por proceso (los recuentos de la base de datos sí "
                            "son globales); configure redis:// para compartirlo.", workers)
+
+
+def child_exit(server, worker):
+    """A worker that is gone no longer counts in the live gauges (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove this master's metrics directory."""
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -46,7 +46,7 @@ PACIENTE_E_HISTORIAL = f"""
 # ---------------------------------------------------------------------------
 
 class HistorialOut(BaseModel):
-    """The historial record of a patient (one per patient)."""
+    """El historial de un paciente (uno por paciente)."""
 
     id_historial: int
     id_paciente: int
@@ -55,19 +55,20 @@ class HistorialOut(BaseModel):
 
 
 class TratamientoConMedicamentos(TratamientoOut):
-    """A treatment with its prescriptions, newest first."""
+    """Un tratamiento con sus recetas, de la más reciente a la más antigua."""
 
     medicamentos: list[MedicamentoOut]
 
 
 class DiagnosticoConTratamientos(DiagnosticoOut):
-    """A diagnosis with its treatments, newest first."""
+    """Un diagnóstico con sus tratamientos, del más reciente al más antiguo."""
 
     tratamientos: list[TratamientoConMedicamentos]
 
 
 class HistorialCompleto(BaseModel):
-    """The nested timeline: patient, historial, citas and diagnoses, newest first."""
+    """La línea de tiempo anidada: paciente, historial, citas y diagnósticos, de lo más
+    reciente a lo más antiguo."""
 
     paciente: paciente.PacienteOut
     historial: Optional[HistorialOut] = None
@@ -76,13 +77,13 @@ class HistorialCompleto(BaseModel):
 
 
 class HistorialNuevo(Modelo):
-    """Body of POST /historial."""
+    """Cuerpo de POST /historial."""
 
     id_paciente: int = Field(..., ge=1, le=2**31 - 1)
 
 
 class HistorialCambio(Modelo):
-    """Body of PATCH /historial/<id>."""
+    """Cuerpo de PATCH /historial/<id>."""
 
     antecedentes: Optional[str] = Field(..., max_length=16000,
                                         description="Antecedentes personales y familiares")

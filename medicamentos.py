@@ -53,7 +53,7 @@ def alergia_que_choca(alergias, nombre):
 
 
 class MedicamentoNuevo(Modelo):
-    """Body of POST /medicamentos: the patient comes from the treatment."""
+    """Cuerpo de POST /medicamentos: el paciente se toma del tratamiento."""
 
     id_tratamiento: int = Field(..., ge=1)
     nombre: str = Field(..., min_length=1, max_length=200, examples=["Amoxicilina"])
@@ -67,7 +67,8 @@ class MedicamentoNuevo(Modelo):
 
 
 class MedicamentoCambio(Modelo):
-    """Body of PATCH /medicamentos/<id>; a new `nombre` goes through the allergy check again."""
+    """Cuerpo de PATCH /medicamentos/<id>; un `nombre` nuevo vuelve a pasar el control de
+    alergias."""
 
     nombre: Optional[str] = Field(None, min_length=1, max_length=200)
     dosis: Optional[str] = Field(None, min_length=1, max_length=100)
@@ -84,7 +85,7 @@ class MedicamentoCambio(Modelo):
 
 
 class FiltroMedicamentos(Pagina):
-    """Filters of GET /medicamentos."""
+    """Filtros de GET /medicamentos."""
 
     id_tratamiento: Optional[int] = Field(None, ge=1)
     id_paciente: Optional[int] = Field(None, ge=1)
@@ -92,7 +93,7 @@ class FiltroMedicamentos(Pagina):
 
 
 class PaginaMedicamentos(Pagina):
-    """Query of the compatibility list by treatment."""
+    """Consulta de la lista de compatibilidad por tratamiento."""
 
     estado: Optional[Literal["activo", "suspendido", "anulado"]] = None
 

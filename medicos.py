@@ -29,7 +29,7 @@ Correo = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)
 # ---------------------------------------------------------------------------
 
 class MedicoDatos(Modelo):
-    """Body of POST and PUT /medicos (PUT replaces the whole record)."""
+    """Cuerpo de POST y PUT /medicos (PUT reemplaza el registro entero)."""
 
     nombre: Nombre
     especialidad: Nombre = Field(..., examples=["Cardiología"])
@@ -43,7 +43,7 @@ class MedicoDatos(Modelo):
 
 
 class MedicoCambio(MedicoDatos):
-    """Body of PATCH /medicos/<id>: only the fields to change."""
+    """Cuerpo de PATCH /medicos/<id>: sólo los campos que cambian."""
 
     nombre: Optional[Nombre] = None
     especialidad: Optional[Nombre] = None
@@ -51,7 +51,7 @@ class MedicoCambio(MedicoDatos):
 
 
 class FiltroMedicos(Pagina):
-    """Filters of GET /medicos."""
+    """Filtros de GET /medicos."""
 
     especialidad: Optional[str] = Field(None, max_length=100)
     q: Optional[str] = Field(None, max_length=100,
@@ -60,7 +60,7 @@ class FiltroMedicos(Pagina):
 
 
 class FiltroDisponibilidad(Modelo):
-    """Query of GET /medicos/<id>/disponibilidad."""
+    """Consulta de GET /medicos/<id>/disponibilidad."""
 
     fecha: date = Field(..., description="YYYY-MM-DD")
     duracion_min: Optional[int] = Field(None, ge=5, le=240,
@@ -68,7 +68,7 @@ class FiltroDisponibilidad(Modelo):
 
 
 class MedicoOut(BaseModel):
-    """A doctor."""
+    """Un médico."""
 
     id_medico: int
     nombre: str
@@ -82,13 +82,13 @@ class MedicoOut(BaseModel):
 
 
 class PacienteDelMedico(PacienteOut):
-    """A patient of the doctor and how many (non-cancelled) citas they have together."""
+    """Un paciente del médico y cuántas citas (no canceladas) tienen juntos."""
 
     total_citas: int
 
 
 class Disponibilidad(BaseModel):
-    """Free start times of a doctor on a day."""
+    """Horas de inicio libres de un médico en un día."""
 
     fecha: date
     duracion_min: int
@@ -267,7 +267,7 @@ def update_medico(id_medico, body):
 
 
 class Baja(Modelo):
-    """Query of DELETE /medicos/<id>."""
+    """Consulta de DELETE /medicos/<id>."""
 
     cancelar_citas: bool = Field(False, description="Cancelar a la vez sus citas futuras")
 

@@ -86,7 +86,7 @@ def duplicado_es_409(mensaje):
 # ---------------------------------------------------------------------------
 
 class PacienteDatos(Modelo):
-    """Body of POST and PUT /pacientes: every field (PUT replaces the whole record)."""
+    """Cuerpo de POST y PUT /pacientes: todos los campos (PUT reemplaza el registro entero)."""
 
     nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     fecha_nacimiento: date = Field(..., description="Entre 1900-01-01 y hoy")
@@ -114,7 +114,8 @@ class PacienteDatos(Modelo):
 
 
 class PacienteCambio(PacienteDatos):
-    """Body of PATCH /pacientes/<id>: only the fields to change (a patient: contact only)."""
+    """Cuerpo de PATCH /pacientes/<id>: sólo los campos que cambian (un paciente: sólo el
+    contacto)."""
 
     nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                       max_length=100)]] = None
@@ -124,7 +125,7 @@ class PacienteCambio(PacienteDatos):
 
 
 class FiltroPacientes(Pagina):
-    """Search and filters of GET /pacientes."""
+    """Búsqueda y filtros de GET /pacientes."""
 
     q: Optional[str] = Field(None, max_length=100,
                              description="Inicio de cualquier palabra del nombre (sin distinguir "
@@ -135,7 +136,7 @@ class FiltroPacientes(Pagina):
 
 
 class PacienteOut(BaseModel):
-    """A patient's demographics."""
+    """Los datos demográficos de un paciente."""
 
     id_paciente: int
     nombre: str
@@ -154,7 +155,8 @@ class PacienteOut(BaseModel):
 
 
 class AccesoOut(BaseModel):
-    """One audit row about a patient: who did what, when, and why (break-the-glass)."""
+    """Una fila de auditoría sobre un paciente: quién hizo qué, cuándo y por qué (acceso de
+    emergencia)."""
 
     id_auditoria: int
     fecha: datetime

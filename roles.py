@@ -57,7 +57,7 @@ def sin_repetidos(value):
 
 
 class RolDatos(Modelo):
-    """Body of POST and PUT /roles."""
+    """Cuerpo de POST y PUT /roles."""
 
     nombre: NombreRol = Field(..., examples=["auditor"])
     descripcion: DescripcionRol = ""
@@ -67,7 +67,7 @@ class RolDatos(Modelo):
 
 
 class RolCambio(Modelo):
-    """Body of PATCH /roles/<id>: only the fields to change."""
+    """Cuerpo de PATCH /roles/<id>: sólo los campos que cambian."""
 
     nombre: Optional[NombreRol] = None
     descripcion: Optional[DescripcionRol] = None
@@ -77,7 +77,7 @@ class RolCambio(Modelo):
 
 
 class RolOut(BaseModel):
-    """A role and its permissions."""
+    """Un rol y sus permisos."""
 
     id_rol: int
     nombre: str
@@ -88,7 +88,7 @@ class RolOut(BaseModel):
 
 
 class PermisoOut(BaseModel):
-    """An entry of the permission catalogue."""
+    """Una entrada del catálogo de permisos."""
 
     permiso: str = Field(..., examples=["clinico:leer"])
     descripcion: str

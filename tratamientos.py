@@ -19,13 +19,13 @@ bp = Blueprint("tratamientos", __name__, url_prefix="/tratamientos")
 
 
 class TratamientoDetalle(TratamientoOut):
-    """A treatment with its prescriptions."""
+    """Un tratamiento con sus recetas."""
 
     medicamentos: list[MedicamentoOut]
 
 
 class TratamientoNuevo(Modelo):
-    """Body of POST /tratamientos: the patient comes from the diagnosis."""
+    """Cuerpo de POST /tratamientos: el paciente se toma del diagnóstico."""
 
     id_diagnostico: int = Field(..., ge=1)
     descripcion: str = Field(..., min_length=1, max_length=2000)
@@ -43,7 +43,7 @@ class TratamientoNuevo(Modelo):
 
 
 class TratamientoCambio(Modelo):
-    """Body of PATCH /tratamientos/<id>."""
+    """Cuerpo de PATCH /tratamientos/<id>."""
 
     descripcion: Optional[str] = Field(None, min_length=1, max_length=2000)
     fecha_inicio: Optional[date] = None
@@ -56,7 +56,7 @@ class TratamientoCambio(Modelo):
 
 
 class FiltroTratamientos(Pagina):
-    """Filters of GET /tratamientos."""
+    """Filtros de GET /tratamientos."""
 
     id_diagnostico: Optional[int] = Field(None, ge=1)
     id_paciente: Optional[int] = Field(None, ge=1)

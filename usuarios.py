@@ -30,7 +30,7 @@ Nombre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 
 class FiltroUsuarios(Pagina):
-    """Filters of GET /usuarios."""
+    """Filtros de GET /usuarios."""
 
     rol: Optional[str] = Field(None, max_length=50, description="Nombre del rol")
     activo: Optional[bool] = None
@@ -39,7 +39,7 @@ class FiltroUsuarios(Pagina):
 
 
 class MedicoDatos(Modelo):
-    """A doctor created together with their user."""
+    """Un médico creado junto con su usuario."""
 
     nombre: Nombre
     especialidad: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
@@ -54,7 +54,8 @@ class MedicoDatos(Modelo):
 
 
 class UsuarioDatos(Modelo):
-    """Body of POST /usuarios: `id_rol` or `rol`; link a patient/doctor by id or create one."""
+    """Cuerpo de POST /usuarios: `id_rol` o `rol`; vincula un paciente o médico por id o lo
+    crea."""
 
     nombre: Nombre
     correo: str = Field(..., max_length=254, examples=["rosa@clinica.example"])
@@ -71,7 +72,7 @@ class UsuarioDatos(Modelo):
 
 
 class UsuarioCambio(Modelo):
-    """Body of PATCH /usuarios/<id>: only the fields to change (yourself: `nombre` only)."""
+    """Cuerpo de PATCH /usuarios/<id>: sólo los campos que cambian (uno mismo: sólo `nombre`)."""
 
     nombre: Optional[Nombre] = None
     correo: Optional[str] = Field(None, max_length=254)

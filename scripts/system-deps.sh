@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages `make test` and `make bench` need: wrk (benchmark), redis-server
-# (multi-worker tests) and chromium (browser tests, driven by playwright).
+# (multi-worker tests), chromium (browser tests, driven by playwright) and mariadb-client
+# (mariadb-dump and mariadb for `respaldar`/`restaurar` and their tests).
 # Idempotent and quiet: installs only what is missing (as root, or with sudo).
 set -euo pipefail
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then

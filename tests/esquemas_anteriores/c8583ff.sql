@@ -1,0 +1,339 @@
+-- Historial Médico: esquema completo.
+--
+-- Se carga sobre la base de datos ya elegida:
+--     mysql -u root -p historial_medico < "Base de Datos Final.sql"
+-- o con `flask --app app init-db`, que además siembra el catálogo CIE-10.
+-- Puede ejecutarse otra vez sin error ni cambios (CREATE ... IF NOT EXISTS, INSERT IGNORE).
+--
+-- Válido en MySQL 8.0.16+ y MariaDB 10.6+. Decisiones comunes a ambos:
+--   * Fechas y horas en UTC: la aplicación fija time_zone = '+00:00' en cada conexión.
+--   * Las columnas generadas son STORED (ambos motores las indexan sin sorpresas).
+--   * Los CHECK se cumplen en los dos (MySQL ≥ 8.0.16, MariaDB ≥ 10.2).
+--   * Los nombres heredados del esquema original llevan tilde (`Médico`, `Teléfono`...)
+--     y por eso se citan siempre con acentos graves.
+
+SET NAMES utf8mb4;
+
+-- ---------------------------------------------------------------------------
+-- Roles y permisos
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS Rol (
+    ID_Rol       INT          NOT NULL AUTO_INCREMENT,
+    Nombre       VARCHAR(50)  NOT NULL,
+    Descripcion  VARCHAR(255) NOT NULL DEFAULT '',
+    Sistema      BOOLEAN      NOT NULL DEFAULT FALSE,
+    Creado_En    DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Rol),
+    UNIQUE KEY uq_rol_nombre (Nombre)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS Rol_Permiso (
+    ID_Rol   INT         NOT NULL,
+    Permiso  VARCHAR(40) NOT NULL,
+    PRIMARY KEY (ID_Rol, Permiso),
+    CONSTRAINT fk_rolpermiso_rol FOREIGN KEY (ID_Rol) REFERENCES Rol (ID_Rol) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Pacientes y médicos
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS Paciente (
+    ID_Paciente         INT           NOT NULL AUTO_INCREMENT,
+    Nombre              VARCHAR(100)  NOT NULL,
+    -- Nombre en minúsculas y sin tildes: clave de orden y de búsqueda (se rellena en Python).
+    Nombre_Normalizado  VARCHAR(100)  NOT NULL,
+    Fecha_Nacimiento    DATE          NOT NULL,
+    `Género`            ENUM('Masculino', 'Femenino', 'Otro') NOT NULL,
+    `Teléfono`          VARCHAR(20)   NOT NULL,
+    Documento           VARCHAR(30)   NULL,
+    Correo              VARCHAR(254)  NULL,
+    Direccion           VARCHAR(255)  NULL,
+    Tipo_Sangre         ENUM('A+', 'A-', 'B+', 'B-', 'AB+', 'AB-', 'O+', 'O-') NULL,
+    Alergias            TEXT          NULL,
+    Activo              BOOLEAN       NOT NULL DEFAULT TRUE,
+    -- Versión de la fila: la ETag. Cada escritura la incrementa.
+    Version             INT           NOT NULL DEFAULT 1,
+    Creado_En           DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En      DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Paciente),
+    UNIQUE KEY uq_paciente_documento (Documento),
+    KEY ix_paciente_nombre (Nombre_Normalizado, ID_Paciente),
+    KEY ix_paciente_activo_nombre (Activo, Nombre_Normalizado, ID_Paciente),
+    KEY ix_paciente_genero_nombre (`Género`, Nombre_Normalizado, ID_Paciente),
+    CONSTRAINT ck_paciente_nombre CHECK (CHAR_LENGTH(Nombre) BETWEEN 1 AND 100),
+    CONSTRAINT ck_paciente_telefono CHECK (CHAR_LENGTH(`Teléfono`) BETWEEN 7 AND 20)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Prefijos (1 a 4 letras) de cada palabra del nombre normalizado, con la clave de orden
+-- copiada: `q` se resuelve con un recorrido de índice ya ordenado, sin ordenar todas las
+-- coincidencias, y el coste crece con la página, no con la tabla.
+CREATE TABLE IF NOT EXISTS Paciente_Prefijo (
+    Prefijo             VARCHAR(4)    NOT NULL,
+    Nombre_Normalizado  VARCHAR(100)  NOT NULL,
+    ID_Paciente         INT           NOT NULL,
+    PRIMARY KEY (Prefijo, Nombre_Normalizado, ID_Paciente),
+    KEY ix_prefijo_id (Prefijo, ID_Paciente),
+    KEY ix_prefijo_paciente (ID_Paciente),
+    CONSTRAINT fk_prefijo_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+CREATE TABLE IF NOT EXISTS `Médico` (
+    `ID_Médico`         INT           NOT NULL AUTO_INCREMENT,
+    Nombre              VARCHAR(100)  NOT NULL,
+    Nombre_Normalizado  VARCHAR(100)  NOT NULL,
+    Especialidad        VARCHAR(100)  NOT NULL,
+    `Teléfono`          VARCHAR(20)   NOT NULL,
+    Correo              VARCHAR(254)  NULL,
+    Licencia            VARCHAR(50)   NULL,
+    Activo              BOOLEAN       NOT NULL DEFAULT TRUE,
+    Version             INT           NOT NULL DEFAULT 1,
+    Creado_En           DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En      DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (`ID_Médico`),
+    UNIQUE KEY uq_medico_licencia (Licencia),
+    KEY ix_medico_nombre (Nombre_Normalizado, `ID_Médico`),
+    KEY ix_medico_especialidad (Especialidad, Nombre_Normalizado, `ID_Médico`),
+    CONSTRAINT ck_medico_nombre CHECK (CHAR_LENGTH(Nombre) BETWEEN 1 AND 100)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Usuarios, sesiones e intentos de acceso
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS Usuario (
+    ID_Usuario      INT           NOT NULL AUTO_INCREMENT,
+    Nombre          VARCHAR(100)  NOT NULL,
+    Correo          VARCHAR(254)  NOT NULL,
+    Password_Hash   VARCHAR(100)  NOT NULL,
+    ID_Rol          INT           NOT NULL,
+    ID_Paciente     INT           NULL,
+    `ID_Médico`     INT           NULL,
+    Activo          BOOLEAN       NOT NULL DEFAULT TRUE,
+    Version         INT           NOT NULL DEFAULT 1,
+    Creado_En       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En  DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Usuario),
+    UNIQUE KEY uq_usuario_correo (Correo),
+    UNIQUE KEY uq_usuario_paciente (ID_Paciente),
+    UNIQUE KEY uq_usuario_medico (`ID_Médico`),
+    KEY ix_usuario_rol (ID_Rol, ID_Usuario),
+    KEY ix_usuario_activo (Activo, ID_Usuario),
+    CONSTRAINT fk_usuario_rol FOREIGN KEY (ID_Rol) REFERENCES Rol (ID_Rol),
+    CONSTRAINT fk_usuario_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_usuario_medico FOREIGN KEY (`ID_Médico`) REFERENCES `Médico` (`ID_Médico`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Una sesión es una familia de refresh tokens. Los access tokens llevan su ID_Sesion (`sid`):
+-- revocar la sesión invalida a la vez el access token y toda la familia, en todos los procesos.
+CREATE TABLE IF NOT EXISTS Sesion (
+    ID_Sesion     CHAR(32)     NOT NULL,
+    ID_Usuario    INT          NOT NULL,
+    -- El único refresh token vigente de la familia; presentar otro es reutilización.
+    Refresh_JTI   CHAR(32)     NOT NULL,
+    Revocada      BOOLEAN      NOT NULL DEFAULT FALSE,
+    Creado_En     DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Expira_En     DATETIME     NOT NULL,
+    PRIMARY KEY (ID_Sesion),
+    KEY ix_sesion_usuario (ID_Usuario, Revocada),
+    CONSTRAINT fk_sesion_usuario FOREIGN KEY (ID_Usuario) REFERENCES Usuario (ID_Usuario) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
+CREATE TABLE IF NOT EXISTS Intento_Login (
+    ID_Intento  BIGINT        NOT NULL AUTO_INCREMENT,
+    Correo      VARCHAR(254)  NOT NULL,
+    IP          VARCHAR(45)   NOT NULL,
+    Fecha       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Intento),
+    KEY ix_intento_correo (Correo, Fecha),
+    KEY ix_intento_ip (IP, Fecha)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Citas
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS Cita (
+    ID_Cita         INT           NOT NULL AUTO_INCREMENT,
+    Fecha           DATE          NOT NULL,
+    Hora            TIME          NOT NULL,
+    Duracion_Min    SMALLINT      NOT NULL DEFAULT 30,
+    Estado          ENUM('Pendiente', 'Confirmada', 'Cancelada', 'Completada', 'No_Asistio') NOT NULL DEFAULT 'Pendiente',
+    Motivo          VARCHAR(500)  NULL,
+    ID_Paciente     INT           NOT NULL,
+    `ID_Médico`     INT           NOT NULL,
+    Inicio          DATETIME      AS (TIMESTAMP(Fecha, Hora)) STORED,
+    Fin             DATETIME      AS (TIMESTAMP(Fecha, Hora) + INTERVAL Duracion_Min MINUTE) STORED,
+    -- 1 mientras la cita ocupa tiempo, NULL si está cancelada: los UNIQUE de abajo impiden dos
+    -- citas activas que empiecen a la vez (respaldo del bloqueo que hace la aplicación).
+    Activa          TINYINT       AS (IF(Estado = 'Cancelada', NULL, 1)) STORED,
+    Version         INT           NOT NULL DEFAULT 1,
+    Creado_En       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En  DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Cita),
+    UNIQUE KEY uq_cita_medico_inicio (`ID_Médico`, Inicio, Activa),
+    UNIQUE KEY uq_cita_paciente_inicio (ID_Paciente, Inicio, Activa),
+    KEY ix_cita_medico_fecha (`ID_Médico`, Fecha, Hora, ID_Cita),
+    KEY ix_cita_paciente_fecha (ID_Paciente, Fecha, Hora, ID_Cita),
+    KEY ix_cita_fecha (Fecha, Hora, ID_Cita),
+    KEY ix_cita_estado_fecha (Estado, Fecha, Hora, ID_Cita),
+    CONSTRAINT fk_cita_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_cita_medico FOREIGN KEY (`ID_Médico`) REFERENCES `Médico` (`ID_Médico`),
+    CONSTRAINT ck_cita_duracion CHECK (Duracion_Min BETWEEN 5 AND 240)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS Cita_Estado (
+    ID_Cita_Estado  BIGINT        NOT NULL AUTO_INCREMENT,
+    ID_Cita         INT           NOT NULL,
+    Estado          ENUM('Pendiente', 'Confirmada', 'Cancelada', 'Completada', 'No_Asistio') NOT NULL,
+    Fecha           DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ID_Usuario      INT           NULL,
+    Motivo          VARCHAR(500)  NULL,
+    PRIMARY KEY (ID_Cita_Estado),
+    KEY ix_citaestado_cita (ID_Cita, ID_Cita_Estado),
+    CONSTRAINT fk_citaestado_cita FOREIGN KEY (ID_Cita) REFERENCES Cita (ID_Cita),
+    CONSTRAINT fk_citaestado_usuario FOREIGN KEY (ID_Usuario) REFERENCES Usuario (ID_Usuario)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Historial clínico
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS `Historial_Médico` (
+    ID_Historial    INT          NOT NULL AUTO_INCREMENT,
+    ID_Paciente     INT          NOT NULL,
+    Fecha_Creacion  DATE         NOT NULL,
+    Antecedentes    TEXT         NULL,
+    Version         INT          NOT NULL DEFAULT 1,
+    Actualizado_En  DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Historial),
+    UNIQUE KEY uq_historial_paciente (ID_Paciente),
+    CONSTRAINT fk_historial_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Catálogo CIE-10 en español (lo llena `flask --app app init-db` desde el paquete `cie`).
+CREATE TABLE IF NOT EXISTS CIE10 (
+    Codigo                   VARCHAR(10)   NOT NULL,
+    Descripcion              VARCHAR(400)  NOT NULL,
+    -- Descripción en minúsculas y sin tildes, para buscar por palabras.
+    Descripcion_Normalizada  VARCHAR(400)  NOT NULL,
+    PRIMARY KEY (Codigo),
+    FULLTEXT KEY ft_cie10_descripcion (Descripcion_Normalizada)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS `Diagnóstico` (
+    `ID_Diagnóstico`  INT            NOT NULL AUTO_INCREMENT,
+    `Descripción`     VARCHAR(2000)  NOT NULL,
+    Codigo_CIE10      VARCHAR(10)    NULL,
+    Fecha             DATE           NOT NULL,
+    Estado            ENUM('activo', 'resuelto', 'anulado') NOT NULL DEFAULT 'activo',
+    ID_Historial      INT            NOT NULL,
+    ID_Cita           INT            NOT NULL,
+    -- Copiados de la cita para filtrar sin JOIN; nunca se toman del cuerpo de la petición.
+    ID_Paciente       INT            NOT NULL,
+    `ID_Médico`       INT            NOT NULL,
+    Version           INT            NOT NULL DEFAULT 1,
+    Creado_En         DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En    DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (`ID_Diagnóstico`),
+    KEY ix_diagnostico_historial (ID_Historial, Fecha, `ID_Diagnóstico`),
+    KEY ix_diagnostico_paciente (ID_Paciente, Fecha, `ID_Diagnóstico`),
+    KEY ix_diagnostico_medico (`ID_Médico`, Fecha, `ID_Diagnóstico`),
+    KEY ix_diagnostico_cie10 (Codigo_CIE10, Fecha, `ID_Diagnóstico`),
+    KEY ix_diagnostico_estado (Estado, Fecha, `ID_Diagnóstico`),
+    KEY ix_diagnostico_cita (ID_Cita),
+    CONSTRAINT fk_diagnostico_historial FOREIGN KEY (ID_Historial) REFERENCES `Historial_Médico` (ID_Historial),
+    CONSTRAINT fk_diagnostico_cita FOREIGN KEY (ID_Cita) REFERENCES Cita (ID_Cita),
+    CONSTRAINT fk_diagnostico_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_diagnostico_medico FOREIGN KEY (`ID_Médico`) REFERENCES `Médico` (`ID_Médico`),
+    CONSTRAINT fk_diagnostico_cie10 FOREIGN KEY (Codigo_CIE10) REFERENCES CIE10 (Codigo)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS Tratamiento (
+    ID_Tratamiento    INT            NOT NULL AUTO_INCREMENT,
+    `Descripción`     VARCHAR(2000)  NOT NULL,
+    Fecha_Inicio      DATE           NOT NULL,
+    Fecha_Fin         DATE           NULL,
+    Estado            ENUM('activo', 'finalizado', 'suspendido', 'anulado') NOT NULL DEFAULT 'activo',
+    `ID_Diagnóstico`  INT            NOT NULL,
+    ID_Paciente       INT            NOT NULL,
+    `ID_Médico`       INT            NOT NULL,
+    Version           INT            NOT NULL DEFAULT 1,
+    Creado_En         DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En    DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Tratamiento),
+    KEY ix_tratamiento_diagnostico (`ID_Diagnóstico`, ID_Tratamiento),
+    KEY ix_tratamiento_paciente (ID_Paciente, ID_Tratamiento),
+    KEY ix_tratamiento_estado (Estado, ID_Tratamiento),
+    CONSTRAINT fk_tratamiento_diagnostico FOREIGN KEY (`ID_Diagnóstico`) REFERENCES `Diagnóstico` (`ID_Diagnóstico`),
+    CONSTRAINT fk_tratamiento_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_tratamiento_medico FOREIGN KEY (`ID_Médico`) REFERENCES `Médico` (`ID_Médico`),
+    CONSTRAINT ck_tratamiento_fechas CHECK (Fecha_Fin IS NULL OR Fecha_Fin >= Fecha_Inicio)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS Medicamento (
+    ID_Medicamento  INT            NOT NULL AUTO_INCREMENT,
+    Nombre          VARCHAR(200)   NOT NULL,
+    Dosis           VARCHAR(100)   NOT NULL,
+    Frecuencia      VARCHAR(100)   NOT NULL,
+    Via             ENUM('oral', 'intravenosa', 'intramuscular', 'subcutanea', 'topica', 'inhalada', 'otra') NOT NULL DEFAULT 'oral',
+    Duracion_Dias   SMALLINT       NULL,
+    Indicaciones    VARCHAR(2000)  NULL,
+    Estado          ENUM('activo', 'suspendido', 'anulado') NOT NULL DEFAULT 'activo',
+    ID_Tratamiento  INT            NOT NULL,
+    ID_Paciente     INT            NOT NULL,
+    `ID_Médico`     INT            NOT NULL,
+    Version         INT            NOT NULL DEFAULT 1,
+    Creado_En       DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    Actualizado_En  DATETIME(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Medicamento),
+    KEY ix_medicamento_tratamiento (ID_Tratamiento, ID_Medicamento),
+    KEY ix_medicamento_paciente (ID_Paciente, ID_Medicamento),
+    KEY ix_medicamento_estado (Estado, ID_Medicamento),
+    CONSTRAINT fk_medicamento_tratamiento FOREIGN KEY (ID_Tratamiento) REFERENCES Tratamiento (ID_Tratamiento),
+    CONSTRAINT fk_medicamento_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_medicamento_medico FOREIGN KEY (`ID_Médico`) REFERENCES `Médico` (`ID_Médico`),
+    CONSTRAINT ck_medicamento_duracion CHECK (Duracion_Dias IS NULL OR Duracion_Dias BETWEEN 1 AND 3650)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Auditoría: sólo INSERT y SELECT; ningún endpoint modifica ni borra filas.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS Auditoria (
+    ID_Auditoria  BIGINT        NOT NULL AUTO_INCREMENT,
+    Fecha         DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ID_Usuario    INT           NULL,
+    Rol           VARCHAR(50)   NULL,
+    Accion        ENUM('leer', 'crear', 'actualizar', 'anular', 'login_ok', 'login_fallido',
+                       'logout', 'denegado', 'acceso_emergencia') NOT NULL,
+    Recurso       VARCHAR(40)   NOT NULL,
+    ID_Recurso    VARCHAR(64)   NULL,
+    ID_Paciente   INT           NULL,
+    IP            VARCHAR(45)   NULL,
+    ID_Solicitud  VARCHAR(64)   NULL,
+    Motivo        VARCHAR(500)  NULL,
+    PRIMARY KEY (ID_Auditoria),
+    KEY ix_auditoria_paciente (ID_Paciente, ID_Auditoria),
+    KEY ix_auditoria_usuario (ID_Usuario, ID_Auditoria),
+    KEY ix_auditoria_accion (Accion, ID_Auditoria),
+    KEY ix_auditoria_fecha (Fecha)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- ---------------------------------------------------------------------------
+-- Roles del sistema (no se pueden renombrar, cambiar ni borrar)
+-- ---------------------------------------------------------------------------
+
+INSERT IGNORE INTO Rol (ID_Rol, Nombre, Descripcion, Sistema) VALUES
+    (1, 'admin',         'Administrador del sistema', TRUE),
+    (2, 'medico',        'Médico de la clínica', TRUE),
+    (3, 'recepcionista', 'Recepción y agenda', TRUE),
+    (4, 'paciente',      'Paciente con acceso a sus propios datos', TRUE);
+
+INSERT IGNORE INTO Rol_Permiso (ID_Rol, Permiso) VALUES
+    (1, 'pacientes:leer'), (1, 'pacientes:escribir'), (1, 'medicos:escribir'),
+    (1, 'citas:gestionar'), (1, 'clinico:leer'), (1, 'usuarios:gestionar'),
+    (1, 'roles:gestionar'), (1, 'auditoria:leer'),
+    (2, 'pacientes:leer'), (2, 'clinico:leer'), (2, 'clinico:escribir'),
+    (3, 'pacientes:leer'), (3, 'pacientes:escribir'), (3, 'citas:gestionar');
