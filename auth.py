@@ -552,8 +552,12 @@ INVITACION_HORAS = 72
 # even from many addresses (the per-address throttle alone would allow that).
 INTENTOS_INVITACION = 5
 
-ANULAR_INVITACIONES = """
-    UPDATE Invitacion SET Expira_En = UTC_TIMESTAMP()
+# The patient's unused codes, read without locks (the patient's row lock already orders
+# everyone who issues or redeems them) and then voided by primary key: an UPDATE by
+# ID_Paciente would gap-lock the end of its index for a patient with none, where every other
+# new code is being inserted, and parallel issues would deadlock.
+INVITACIONES_VIGENTES = """
+    SELECT ID_Invitacion AS id FROM Invitacion
      WHERE ID_Paciente = %s AND Usada_En IS NULL AND Expira_En > UTC_TIMESTAMP()
 """
 INVITACION_VIGENTE = """
@@ -589,7 +593,9 @@ def crear_invitacion(id_paciente, id_usuario_emisor=None):
             raise no_encontrado("Paciente")
         if query_one("SELECT 1 AS si FROM Usuario WHERE ID_Paciente = %s", (id_paciente,)):
             raise conflicto("Ese paciente ya tiene un usuario")
-        execute(ANULAR_INVITACIONES, (id_paciente,))
+        for row in query_all(INVITACIONES_VIGENTES, (id_paciente,)):
+            execute("UPDATE Invitacion SET Expira_En = UTC_TIMESTAMP() WHERE ID_Invitacion = %s",
+                    (row["id"],))
         id_invitacion = execute(
             "INSERT INTO Invitacion (ID_Paciente, Codigo_Hash, Expira_En, ID_Usuario_Emisor) "
             "VALUES (%s, %s, %s, %s)", (id_paciente, hash_codigo(codigo), expira_en,
