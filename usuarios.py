@@ -297,6 +297,12 @@ def update_usuario(id_usuario, body):
         id_rol = actual["id_rol"]
         if "id_rol" in campos or "rol" in campos:
             id_rol = resolve_rol(campos.get("id_rol"), campos.get("rol"))
+        if not propio and CAMPOS_SENSIBLES & set(campos):
+            check_sin_escalada(alcance(actual["id_rol"], actual["id_paciente"],
+                                       actual["id_medico"]), "Cambiar ese usuario")
+            check_sin_escalada(alcance(id_rol, campos.get("id_paciente", actual["id_paciente"]),
+                                       campos.get("id_medico", actual["id_medico"])),
+                               "Ese cambio")
         activo = campos.get("activo", bool(actual["activo"]))
         if propio and (id_rol != actual["id_rol"] or not activo):
             raise conflicto("No puede cambiar su propio rol ni desactivarse")
@@ -305,10 +311,6 @@ def update_usuario(id_usuario, body):
         id_paciente = check_existe("id_paciente", campos.get("id_paciente", actual["id_paciente"]))
         id_medico = check_existe("id_medico", campos.get("id_medico", actual["id_medico"]))
         check_vinculos(id_rol, id_paciente, id_medico)
-        if not propio and CAMPOS_SENSIBLES & set(campos):
-            check_sin_escalada(alcance(actual["id_rol"], actual["id_paciente"],
-                                       actual["id_medico"]), "Cambiar ese usuario")
-            check_sin_escalada(alcance(id_rol, id_paciente, id_medico), "Ese cambio")
         execute("UPDATE Usuario SET Nombre = %s, Correo = %s, ID_Rol = %s, Activo = %s, "
                 "ID_Paciente = %s, `ID_Médico` = %s, Password_Hash = COALESCE(%s, Password_Hash), "
                 "Version = Version + 1 WHERE ID_Usuario = %s",
