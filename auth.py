@@ -164,7 +164,9 @@ def check_correo(value):
     if value is None:
         return value
     value = value.strip().lower()
-    if not CORREO_PATRON.match(value):
+    # Invisible and control characters would make an address that looks like another one.
+    if not CORREO_PATRON.match(value) or any(unicodedata.category(c) in ("Cc", "Cf")
+                                             for c in value):
         raise ValueError("no es un correo electrónico válido")
     return value
 

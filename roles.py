@@ -91,6 +91,8 @@ def nombre_canonico(nombre):
 def check_nombre(value):
     """Pydantic validator: a name whose canonical form is not empty and fits its column."""
     if value is not None:
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("no puede contener caracteres de control")
         canonico = nombre_canonico(value)
         if not canonico:
             raise ValueError("debe tener al menos un carácter visible")

@@ -204,7 +204,7 @@ def test_own_name_needs_no_password_and_own_links_never_change(client, make_user
 # ---------------------------------------------------------------------------
 
 LOOKALIKES = ["admin\u00ad", "\u0430dmin", " Admin ", "ADMIN", "\u00e1dmin", "a\u200bdmin",
-              "\uff41dmin", "adm\u0131n", "admin\ufe0f", "adrnin"]
+              "\uff41dmin", "adm\u0131n", "admin\ufe0f", "adrnin", "\u0430dm\u0456n"]
 
 
 @pytest.mark.parametrize("nombre", LOOKALIKES)
@@ -221,10 +221,22 @@ def test_lookalike_role_names_are_409(client, database, make_user, make_role, no
     assert database.scalar("SELECT COUNT(*) FROM Rol WHERE Nombre_Canonico = 'admin'") == 1
 
 
-def test_invisible_only_role_name_is_400(client, make_user):
-    r = client.post("/roles", json={"nombre": "\u200b\u00ad", "permisos": []},
+@pytest.mark.parametrize("nombre", ["\u200b\u00ad", "rol\x00", "rol\nadmin"])
+def test_invisible_only_or_control_role_name_is_400(client, database, make_user, nombre):
+    roles = database.scalar("SELECT COUNT(*) FROM Rol")
+    r = client.post("/roles", json={"nombre": nombre, "permisos": []},
                     headers=make_user("admin").headers)
     assert r.status_code == 400 and r.get_json()["detalles"][0]["campo"] == "nombre"
+    assert database.scalar("SELECT COUNT(*) FROM Rol") == roles
+
+
+@pytest.mark.parametrize("correo", ["a\x00b@ejemplo.com", "a\u200bb@ejemplo.com",
+                                    "ab\x7f@ejemplo.com"])
+def test_control_or_invisible_characters_in_a_new_correo_are_400(client, database, make_user,
+                                                                 correo):
+    r = client.post("/usuarios", json=nuevo_usuario(rol="recepcionista", correo=correo),
+                    headers=make_user("admin").headers)
+    assert r.status_code == 400 and r.get_json()["detalles"][0]["campo"] == "correo"
 
 
 def test_canonical_names_are_unique_in_the_database(database):

@@ -249,20 +249,24 @@ def test_sign_up_attempts_are_throttled_per_address(client, recepcion, make_paci
 # Under real concurrency (gunicorn, several workers, one database)
 # ---------------------------------------------------------------------------
 
+def gunicorn_con(app, tmp_path_factory, modo):
+    """A 3-worker gunicorn on this run's database in sign-up mode `modo` (the per-address
+    limit raised: these tests are about concurrency, not throttling)."""
+    return servers.start_gunicorn(str(tmp_path_factory.mktemp("gunicorn")),
+                                  {"DB_NAME": app.config["DB_NAME"], "REGISTRO_MAX_IP": 1000,
+                                   "REGISTRO_PACIENTES": modo}, workers=3, threads=4)
+
+
 @pytest.fixture(scope="module")
 def gunicorn_invitacion(app, tmp_path_factory):
-    server = servers.start_gunicorn(str(tmp_path_factory.mktemp("gunicorn")),
-                                    {"DB_NAME": app.config["DB_NAME"], "REGISTRO_MAX_IP": 1000,
-                                     "REGISTRO_PACIENTES": "invitacion"}, workers=3, threads=4)
+    server = gunicorn_con(app, tmp_path_factory, "invitacion")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def gunicorn_abierto(app, tmp_path_factory):
-    server = servers.start_gunicorn(str(tmp_path_factory.mktemp("gunicorn")),
-                                    {"DB_NAME": app.config["DB_NAME"], "REGISTRO_MAX_IP": 1000,
-                                     "REGISTRO_PACIENTES": "abierto"}, workers=3, threads=4)
+    server = gunicorn_con(app, tmp_path_factory, "abierto")
     yield server
     server.stop()
 
