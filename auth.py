@@ -586,7 +586,8 @@ def crear_invitacion(id_paciente, id_usuario_emisor=None):
     """
     simbolos = "".join(secrets.choice(ALFABETO_CODIGO) for _ in range(SIMBOLOS_CODIGO))
     codigo = "-".join(simbolos[i:i + 4] for i in range(0, SIMBOLOS_CODIGO, 4))
-    expira_en = utcnow().replace(microsecond=0) + timedelta(hours=INVITACION_HORAS)
+    expira_en = (datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+                 + timedelta(hours=INVITACION_HORAS))
     with transaction():
         # The patient's row is the lock that orders issuing and redeeming (see registro).
         paciente = query_one("SELECT Activo AS activo FROM Paciente WHERE ID_Paciente = %s "
