@@ -30,9 +30,14 @@ CREATE TABLE IF NOT EXISTS Rol (
     Nombre       VARCHAR(50)  NOT NULL,
     Descripcion  VARCHAR(255) NOT NULL DEFAULT '',
     Sistema      BOOLEAN      NOT NULL DEFAULT FALSE,
+    -- Forma canónica del nombre (NFKC, sin mayúsculas, tildes ni caracteres invisibles, letras
+    -- confundibles plegadas; roles.nombre_canonico): `admin` con guion blando o con una `а`
+    -- cirílica choca aquí, también entre dos altas simultáneas.
+    Nombre_Canonico  VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     Creado_En    DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (ID_Rol),
-    UNIQUE KEY uq_rol_nombre (Nombre)
+    UNIQUE KEY uq_rol_nombre (Nombre),
+    UNIQUE KEY uq_rol_canonico (Nombre_Canonico)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS Rol_Permiso (
@@ -153,15 +158,42 @@ CREATE TABLE IF NOT EXISTS Sesion (
 
 CREATE TABLE IF NOT EXISTS Intento_Login (
     ID_Intento  BIGINT        NOT NULL AUTO_INCREMENT,
-    -- SHA-256 (hex) del correo intentado, nunca el texto: podría ser una contraseña mal tecleada.
+    -- SHA-256 (hex) del peso de intercalación de la forma canónica del correo intentado
+    -- (auth.clave_cuenta), nunca el texto: podría ser una contraseña mal tecleada.
     Correo      VARCHAR(254)  NOT NULL,
     IP          VARCHAR(45)   NOT NULL,
     Fecha       DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (ID_Intento),
     KEY ix_intento_correo (Correo, Fecha),
+    -- Fallos de una cuenta desde una dirección (el par que se bloquea primero).
+    KEY ix_intento_par (Correo, IP, Fecha),
     KEY ix_intento_ip (IP, Fecha),
     -- Borrado de los intentos que ya no mira ninguna ventana.
     KEY ix_intento_fecha (Fecha)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Códigos de alta de un solo uso para el portal del paciente (POST /pacientes/<id>/invitacion).
+-- Sólo se guarda el SHA-256 del código. Emitir uno nuevo anula los anteriores sin usar
+-- (Expira_En = ahora); restaurar una copia anula todos los que no se usaron.
+CREATE TABLE IF NOT EXISTS Invitacion (
+    ID_Invitacion      INT          NOT NULL AUTO_INCREMENT,
+    ID_Paciente        INT          NOT NULL,
+    Codigo_Hash        CHAR(64)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    -- UTC, como todas las fechas.
+    Expira_En          DATETIME     NOT NULL,
+    Usada_En           DATETIME     NULL,
+    -- Fechas de nacimiento erróneas presentadas con este código (al llegar a 5 caduca).
+    Intentos           SMALLINT     NOT NULL DEFAULT 0,
+    ID_Usuario_Emisor  INT          NULL,
+    -- El usuario que se dio de alta con él.
+    ID_Usuario         INT          NULL,
+    Creado_En          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (ID_Invitacion),
+    UNIQUE KEY uq_invitacion_codigo (Codigo_Hash),
+    KEY ix_invitacion_paciente (ID_Paciente, Usada_En, Expira_En),
+    CONSTRAINT fk_invitacion_paciente FOREIGN KEY (ID_Paciente) REFERENCES Paciente (ID_Paciente),
+    CONSTRAINT fk_invitacion_emisor FOREIGN KEY (ID_Usuario_Emisor) REFERENCES Usuario (ID_Usuario),
+    CONSTRAINT fk_invitacion_usuario FOREIGN KEY (ID_Usuario) REFERENCES Usuario (ID_Usuario)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- ---------------------------------------------------------------------------
@@ -359,11 +391,12 @@ INSERT IGNORE INTO Generacion_Cache (ID, Generacion) VALUES (1, 1);
 -- Roles del sistema (no se pueden renombrar, cambiar ni borrar)
 -- ---------------------------------------------------------------------------
 
-INSERT IGNORE INTO Rol (ID_Rol, Nombre, Descripcion, Sistema) VALUES
-    (1, 'admin',         'Administrador del sistema', TRUE),
-    (2, 'medico',        'Médico de la clínica', TRUE),
-    (3, 'recepcionista', 'Recepción y agenda', TRUE),
-    (4, 'paciente',      'Paciente con acceso a sus propios datos', TRUE);
+-- Nombre_Canonico es roles.nombre_canonico(Nombre): para estos nombres, el mismo texto.
+INSERT IGNORE INTO Rol (ID_Rol, Nombre, Descripcion, Sistema, Nombre_Canonico) VALUES
+    (1, 'admin',         'Administrador del sistema', TRUE, 'admin'),
+    (2, 'medico',        'Médico de la clínica', TRUE, 'medico'),
+    (3, 'recepcionista', 'Recepción y agenda', TRUE, 'recepcionista'),
+    (4, 'paciente',      'Paciente con acceso a sus propios datos', TRUE, 'paciente');
 
 INSERT IGNORE INTO Rol_Permiso (ID_Rol, Permiso) VALUES
     (1, 'pacientes:leer'), (1, 'pacientes:escribir'), (1, 'medicos:escribir'),

@@ -1,10 +1,11 @@
 """The audit trail: `auditar(...)` writes one row; `/auditoria` reads them (never changes them)."""
 
 import functools
+import ipaddress
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Optional
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, has_request_context, request
 from pydantic import BaseModel, Field, model_validator
 
 from api import Lista, Orden, Pagina, page, spec
@@ -33,13 +34,37 @@ SELECT_AUDITORIA = """
 ORDEN = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
 
 
+def direccion_cliente():
+    """The client's address: the socket's, or the one PROXIES_CONFIABLES trusted hops report.
+
+    With N trusted proxies the client is the N-th address from the right of X-Forwarded-For
+    (each proxy appends the address it was reached from); anything left of it was written by
+    the client and is ignored. The audit and the login/registration throttles all use this.
+    """
+    if not has_request_context():
+        return None
+    if "direccion_cliente" not in g:
+        direccion = request.remote_addr
+        saltos = current_app.config.get("PROXIES_CONFIABLES", 0)
+        if saltos:
+            hops = [h.strip() for h in ",".join(request.headers.getlist("X-Forwarded-For"))
+                    .split(",") if h.strip()]
+            if len(hops) >= saltos:
+                try:
+                    direccion = str(ipaddress.ip_address(hops[-saltos]))
+                except ValueError:
+                    pass  # a proxy that writes no address is misconfigured: keep the socket's
+        g.direccion_cliente = direccion
+    return g.direccion_cliente
+
+
 def fila(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuario=None):
     """The INSERT_AUDITORIA parameters of one row. The actor's name and role are copied as
     they are now, so a later rename never rewrites what the row says."""
     usuario = usuario or g.get("usuario") or {}
     return (usuario.get("id_usuario"), usuario.get("nombre"), usuario.get("rol"), accion,
             recurso, None if id_recurso is None else str(id_recurso), id_paciente,
-            request.remote_addr, g.get("request_id"), motivo)
+            direccion_cliente(), g.get("request_id"), motivo)
 
 
 def auditar(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuario=None):

@@ -4,11 +4,17 @@ Sessions: a login opens one Sesion row, the family of its refresh tokens. Access
 tokens carry its id (`sid`) and every authenticated request reads that row by primary key, so
 revoking it ends the access token and the whole family at once, in every process and host.
 
-Login throttling (LOGIN_MAX_CUENTA failures per account, LOGIN_MAX_IP per client address,
-within LOGIN_VENTANA_MIN minutes): each attempt is first written to Intento_Login and then
-counted, so concurrent attempts cannot slip past the limit; a successful or refused (429)
-attempt deletes its own row again, so only failures count. The per-address limit is also kept
-in a `limits` store (RATELIMIT_STORAGE_URI: memory:// per process, redis:// shared).
+Login throttling, within LOGIN_VENTANA_MIN minutes: LOGIN_MAX_CUENTA failures of one account
+from one client address, LOGIN_MAX_CUENTA_TOTAL of one account from all, LOGIN_MAX_IP from one
+address. The account is its canonical address (`correo_canonico`, keyed by `clave_cuenta`),
+alike for existing and unknown accounts, so lookalike spellings share a counter and the answers
+reveal nothing. Each attempt is first written to Intento_Login and then counted, so concurrent
+attempts cannot slip past the limit; a successful or refused (429) attempt deletes its own row
+again, so only failures count. The per-address limit is also kept in a `limits` store
+(RATELIMIT_STORAGE_URI: memory:// per process, redis:// shared), as is the sign-up limit.
+
+Patient-portal sign-up (`/auth/registro`) by one-time invitation code (`crear_invitacion`) or,
+when REGISTRO_PACIENTES=abierto, open.
 """
 
 import functools
@@ -17,6 +23,7 @@ import logging
 import re
 import secrets
 import time
+import unicodedata
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal, Optional
@@ -29,8 +36,8 @@ from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Modelo, spec, texto_cabecera
-from auditoria import auditar
-from db import execute, query_one, transaction
+from auditoria import auditar, direccion_cliente
+from db import execute, query_all, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -75,26 +82,32 @@ INSERT_USUARIO = """
     VALUES (%s, %s, %s, %s, %s, %s)
 """
 
-# Failures (and the attempt being judged) in the window, per account and per address.
+# Failures (and the attempt being judged) in the window: of the pair (account, address), of
+# the account from every address, and of the address to every account.
 INTENTOS_RECIENTES = """
     SELECT (SELECT COUNT(*) FROM Intento_Login
+             WHERE Correo = %s AND IP = %s AND Fecha > NOW(6) - INTERVAL %s MINUTE) AS par,
+           (SELECT COUNT(*) FROM Intento_Login
              WHERE Correo = %s AND Fecha > NOW(6) - INTERVAL %s MINUTE) AS cuenta,
            (SELECT COUNT(*) FROM Intento_Login
              WHERE IP = %s AND Fecha > NOW(6) - INTERVAL %s MINUTE) AS ip
 """
-# Seconds until enough old failures leave the window for one more attempt (OFFSET = excess).
-ESPERA_CUENTA = """
+# Seconds until enough old failures of one counter leave the window for one more attempt
+# (OFFSET = excess). Fixed SQL per counter; only values are parameters.
+_ESPERA = """
     SELECT TIMESTAMPDIFF(SECOND, NOW(6), Fecha + INTERVAL %s MINUTE) + 1 AS s
       FROM Intento_Login
-     WHERE Correo = %s AND Fecha > NOW(6) - INTERVAL %s MINUTE AND ID_Intento <> %s
+     WHERE {} AND Fecha > NOW(6) - INTERVAL %s MINUTE AND ID_Intento <> %s
      ORDER BY Fecha LIMIT 1 OFFSET %s
 """
-ESPERA_IP = """
-    SELECT TIMESTAMPDIFF(SECOND, NOW(6), Fecha + INTERVAL %s MINUTE) + 1 AS s
-      FROM Intento_Login
-     WHERE IP = %s AND Fecha > NOW(6) - INTERVAL %s MINUTE AND ID_Intento <> %s
-     ORDER BY Fecha LIMIT 1 OFFSET %s
-"""
+ESPERA = {"par": _ESPERA.format("Correo = %s AND IP = %s"),
+          "cuenta": _ESPERA.format("Correo = %s"),
+          "ip": _ESPERA.format("IP = %s")}
+# The account key: a digest of the collation weight of the canonical address. The weight is
+# what `Usuario.Correo = %s` compares, so every spelling that finds one account (and every
+# spelling of an unknown one) lands on one key; the digest keeps the typed text, which may be
+# a password typed into the wrong field, out of the table.
+CLAVE_CUENTA = ("SELECT SHA2(HEX(WEIGHT_STRING(%s COLLATE utf8mb4_unicode_ci)), 256) AS clave")
 
 
 def no_autenticado(mensaje="Token ausente, inválido, caducado o revocado"):
@@ -151,7 +164,9 @@ def check_correo(value):
     if value is None:
         return value
     value = value.strip().lower()
-    if not CORREO_PATRON.match(value):
+    # Invisible and control characters would make an address that looks like another one.
+    if not CORREO_PATRON.match(value) or any(unicodedata.category(c) in ("Cc", "Cf")
+                                             for c in value):
         raise ValueError("no es un correo electrónico válido")
     return value
 
@@ -305,48 +320,78 @@ def requiere(*permisos):
 autenticado = requiere()
 
 
+def permisos_de_rol(id_rol):
+    """The permissions of a role, as a set (empty for an unknown role)."""
+    return {r["permiso"] for r in query_all(
+        "SELECT Permiso AS permiso FROM Rol_Permiso WHERE ID_Rol = %s", (id_rol,))}
+
+
+def check_sin_escalada(permisos, que):
+    """403 unless the current user holds every permission in `permisos`: no permission
+    grants more than its holder has (API.md §3). `que` names what would have granted them."""
+    faltan = set(permisos) - g.usuario["permisos"]
+    if faltan:
+        raise prohibido(f"{que} daría permisos que usted no tiene: {', '.join(sorted(faltan))}")
+
+
 # ---------------------------------------------------------------------------
 # Login throttling
 # ---------------------------------------------------------------------------
 
+def correo_canonico(correo):
+    """An address as the throttle and the login lookup see it: NFKC, case-folded, without
+    accents or invisible characters, trimmed (`récepcion`, `ｒecepcion`, ` Recepcion ` alike)."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", correo).casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c)
+                   and unicodedata.category(c) not in ("Cc", "Cf"))
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 def clave_cuenta(correo):
-    """What Intento_Login stores for an account: a digest, so that a password typed into the
-    e-mail field never lands in the table."""
-    return hashlib.sha256(correo.strip().lower().encode()).hexdigest()
+    """What Intento_Login stores for an account, existing or not (see CLAVE_CUENTA)."""
+    return query_one(CLAVE_CUENTA, (correo_canonico(correo),))["clave"]
 
 
-def _limite_ip():
-    """The `limits` strategy of the app and the per-address item."""
-    cfg = current_app.config
+def demasiados_intentos(segundos):
+    """429 `demasiados_intentos` with Retry-After."""
+    return ApiError(429, "demasiados_intentos",
+                    "Demasiados intentos; espere antes de volver a intentarlo",
+                    headers={"Retry-After": str(max(1, int(segundos)))})
+
+
+def _limite(maximo):
+    """The app's `limits` strategy and an item of `maximo` per LOGIN_VENTANA_MIN minutes."""
     return (current_app.extensions["limite_login"],
-            parse_limit(f"{cfg['LOGIN_MAX_IP']} per {cfg['LOGIN_VENTANA_MIN']} minute"))
+            parse_limit(f"{maximo} per {current_app.config['LOGIN_VENTANA_MIN']} minute"))
 
 
 def abrir_intento(correo):
     """Record an attempt on `correo` from this address, or 429 (with Retry-After) when the
-    account or the address has used up its failures. Returns the attempt's row id."""
-    cfg, ip = current_app.config, request.remote_addr or "-"
+    pair, the account or the address has used up its failures. Returns the attempt's row id.
+
+    The pair (account, address) allows LOGIN_MAX_CUENTA failures, the account from every
+    address LOGIN_MAX_CUENTA_TOTAL, the address to every account LOGIN_MAX_IP: a stranger's
+    five guesses elsewhere do not lock the owner out, and a botnet still meets the account's.
+    """
+    cfg, ip = current_app.config, direccion_cliente() or "-"
     clave, ventana = clave_cuenta(correo), cfg["LOGIN_VENTANA_MIN"]
     id_intento = execute("INSERT INTO Intento_Login (Correo, IP) VALUES (%s, %s)", (clave, ip))
-    n = query_one(INTENTOS_RECIENTES, (clave, ventana, ip, ventana))
+    n = query_one(INTENTOS_RECIENTES, (clave, ip, ventana, clave, ventana, ip, ventana))
     esperas = []
-    if n["cuenta"] > cfg["LOGIN_MAX_CUENTA"]:
-        row = query_one(ESPERA_CUENTA, (ventana, clave, ventana, id_intento,
-                                        n["cuenta"] - 1 - cfg["LOGIN_MAX_CUENTA"]))
-        esperas.append(row["s"] if row else 1)
-    if n["ip"] > cfg["LOGIN_MAX_IP"]:
-        row = query_one(ESPERA_IP, (ventana, ip, ventana, id_intento,
-                                    n["ip"] - 1 - cfg["LOGIN_MAX_IP"]))
-        esperas.append(row["s"] if row else 1)
-    strategy, item = _limite_ip()
+    for contador, maximo, valores in (("par", cfg["LOGIN_MAX_CUENTA"], (clave, ip)),
+                                      ("cuenta", cfg["LOGIN_MAX_CUENTA_TOTAL"], (clave,)),
+                                      ("ip", cfg["LOGIN_MAX_IP"], (ip,))):
+        if n[contador] > maximo:
+            row = query_one(ESPERA[contador], (ventana, *valores, ventana, id_intento,
+                                               n[contador] - 1 - maximo))
+            esperas.append(row["s"] if row else 1)
+    strategy, item = _limite(cfg["LOGIN_MAX_IP"])
     if not strategy.test(item, "login_fallido", ip):
         reset = strategy.get_window_stats(item, "login_fallido", ip).reset_time
         esperas.append(int(reset - time.time()) + 1)
     if esperas:
         cerrar_intento(id_intento)
-        raise ApiError(429, "demasiados_intentos",
-                       "Demasiados intentos fallidos; espere antes de volver a intentarlo",
-                       headers={"Retry-After": str(max(1, max(esperas)))})
+        raise demasiados_intentos(max(esperas))
     return id_intento
 
 
@@ -358,9 +403,31 @@ def cerrar_intento(id_intento):
 def fallo_intento():
     """Count a failure in the `limits` store too (its row in Intento_Login stays) and prune
     rows that no window looks at any more."""
-    strategy, item = _limite_ip()
-    strategy.hit(item, "login_fallido", request.remote_addr or "-")
+    strategy, item = _limite(current_app.config["LOGIN_MAX_IP"])
+    strategy.hit(item, "login_fallido", direccion_cliente() or "-")
     execute("DELETE FROM Intento_Login WHERE Fecha < NOW(6) - INTERVAL 1 DAY LIMIT 100")
+
+
+def check_password_actual(password_actual):
+    """The current user's own password, checked under the login throttle: wrong → 400 (and a
+    failed attempt, so a stolen token cannot guess it), throttled → 429."""
+    id_intento = abrir_intento(g.usuario["correo"])
+    actual = query_one("SELECT Password_Hash AS h FROM Usuario WHERE ID_Usuario = %s",
+                       (g.usuario["id_usuario"],))
+    if not check_password(password_actual, actual["h"]):
+        fallo_intento()
+        raise validacion("password_actual", "la contraseña actual no es correcta")
+    cerrar_intento(id_intento)
+
+
+def contar_registro():
+    """Count one sign-up attempt of this address (successful or not); 429 past REGISTRO_MAX_IP
+    in the window. `hit` is atomic in every `limits` store, so parallel attempts cannot pass."""
+    strategy, item = _limite(current_app.config["REGISTRO_MAX_IP"])
+    ip = direccion_cliente() or "-"
+    if not strategy.hit(item, "registro", ip):
+        reset = strategy.get_window_stats(item, "registro", ip).reset_time
+        raise demasiados_intentos(reset - time.time() + 1)
 
 
 # ---------------------------------------------------------------------------
@@ -416,20 +483,22 @@ class CambioPassword(Modelo):
 
 
 class Registro(Modelo):
-    """Cuerpo de POST /auth/registro: la cuenta y los datos demográficos del paciente."""
+    """Cuerpo de POST /auth/registro: los campos dependen de REGISTRO_PACIENTES."""
 
-    nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    codigo: Optional[str] = Field(
+        None, min_length=1, max_length=64, examples=["7K3M-Q9TX-2VHD-8RWN"],
+        description="`invitacion`: el código de `POST /pacientes/<id>/invitacion` "
+                    "(mayúsculas, guiones y espacios dan igual)")
+    fecha_nacimiento: date = Field(..., description="`invitacion`: la del paciente invitado")
     correo: str = Field(..., max_length=254, examples=["lucia@example.com"])
     password: str = Field(..., description="De 8 a 72 bytes")
-    fecha_nacimiento: date
-    genero: Literal["Masculino", "Femenino", "Otro"]
-    telefono: str = Field(..., examples=["+34 600 123 456"])
-    documento: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                         max_length=30)]] = None
-    direccion: Optional[Annotated[str, StringConstraints(strip_whitespace=True,
-                                                         max_length=255)]] = None
-    tipo_sangre: Optional[Literal["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"]] = None
-    alergias: Optional[Annotated[str, StringConstraints(max_length=5000)]] = None
+    nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                      max_length=100)]] = Field(
+        None, description="Sólo `abierto` (obligatorio)")
+    genero: Optional[Literal["Masculino", "Femenino", "Otro"]] = Field(
+        None, description="Sólo `abierto` (obligatorio)")
+    telefono: Optional[str] = Field(None, examples=["+34 600 123 456"],
+                                    description="Sólo `abierto` (obligatorio)")
 
     _correo = field_validator("correo")(check_correo)
     _password = field_validator("password")(check_password_nueva)
@@ -447,6 +516,155 @@ class Registro(Modelo):
         if not date(1900, 1, 1) <= value <= ahora_local().date():
             raise ValueError("debe estar entre 1900-01-01 y hoy")
         return value
+
+
+# Per mode: the fields it needs and the ones it refuses (the other mode's).
+CAMPOS_REGISTRO = {"invitacion": (("codigo",), ("nombre", "genero", "telefono")),
+                   "abierto": (("nombre", "genero", "telefono"), ("codigo",))}
+
+
+def check_campos_registro(body, modo):
+    """400 naming the fields the sign-up mode needs and did not get, or does not take."""
+    obligatorios, ajenos = CAMPOS_REGISTRO[modo]
+    detalles = [{"campo": c, "mensaje": "campo obligatorio"}
+                for c in obligatorios if getattr(body, c) is None]
+    detalles += [{"campo": c, "mensaje": f"campo no permitido en el alta «{modo}»"}
+                 for c in ajenos if getattr(body, c) is not None]
+    if detalles:
+        raise ApiError(400, "validacion", "Datos no válidos", detalles=detalles)
+
+
+class InvitacionOut(BaseModel):
+    """A patient's one-time sign-up code: shown once, stored only as a digest."""
+
+    codigo: str = Field(..., examples=["7K3M-Q9TX-2VHD-8RWN"],
+                        description="80 bits aleatorios; válido una vez")
+    expira: datetime = Field(..., description="UTC; 72 horas después de emitirlo")
+
+
+# ---------------------------------------------------------------------------
+# Invitations (patient-portal sign-up by one-time code)
+# ---------------------------------------------------------------------------
+
+# Crockford's base 32 (no I, L, O, U: nothing to misread); 16 symbols are 80 random bits.
+ALFABETO_CODIGO = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+SIMBOLOS_CODIGO = 16
+INVITACION_HORAS = 72
+# Wrong birth dates a code survives: a leaked code cannot be tried against every date, not
+# even from many addresses (the per-address throttle alone would allow that).
+INTENTOS_INVITACION = 5
+
+# The patient's unused codes, read without locks (the patient's row lock already orders
+# everyone who issues or redeems them) and then voided by primary key: an UPDATE by
+# ID_Paciente would gap-lock the end of its index for a patient with none, where every other
+# new code is being inserted, and parallel issues would deadlock.
+INVITACIONES_VIGENTES = """
+    SELECT ID_Invitacion AS id FROM Invitacion
+     WHERE ID_Paciente = %s AND Usada_En IS NULL AND Expira_En > UTC_TIMESTAMP()
+"""
+INVITACION_VIGENTE = """
+    SELECT i.ID_Invitacion AS id_invitacion, i.ID_Paciente AS id_paciente,
+           p.Nombre AS nombre, p.Fecha_Nacimiento AS fecha_nacimiento
+      FROM Invitacion i JOIN Paciente p ON p.ID_Paciente = i.ID_Paciente
+     WHERE i.Codigo_Hash = %s AND i.Usada_En IS NULL AND i.Expira_En > UTC_TIMESTAMP()
+       AND p.Activo = TRUE
+"""
+
+
+def hash_codigo(codigo):
+    """SHA-256 (hex) of a code in its plain form: upper case, no dashes or spaces, and the
+    letters Crockford reads as digits (I, L → 1; O → 0). 80 random bits need no slow hash."""
+    limpio = re.sub(r"[\s-]", "", codigo.upper()).translate(str.maketrans("ILO", "110"))
+    return hashlib.sha256(limpio.encode()).hexdigest()
+
+
+def crear_invitacion(id_paciente, id_usuario_emisor=None):
+    """Issue a patient's one-time sign-up code, voiding any earlier unused one; audited.
+
+    Returns (codigo, expira). 404 for an unknown or inactive patient, 409 when the patient
+    already has a user. The demo calls this too (in an app context, without a request).
+    """
+    simbolos = "".join(secrets.choice(ALFABETO_CODIGO) for _ in range(SIMBOLOS_CODIGO))
+    codigo = "-".join(simbolos[i:i + 4] for i in range(0, SIMBOLOS_CODIGO, 4))
+    expira_en = (datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+                 + timedelta(hours=INVITACION_HORAS))
+    with transaction():
+        # The patient's row is the lock that orders issuing and redeeming (see registro).
+        paciente = query_one("SELECT Activo AS activo FROM Paciente WHERE ID_Paciente = %s "
+                             "FOR UPDATE", (id_paciente,))
+        if paciente is None or not paciente["activo"]:
+            raise no_encontrado("Paciente")
+        if query_one("SELECT 1 AS si FROM Usuario WHERE ID_Paciente = %s", (id_paciente,)):
+            raise conflicto("Ese paciente ya tiene un usuario")
+        for row in query_all(INVITACIONES_VIGENTES, (id_paciente,)):
+            execute("UPDATE Invitacion SET Expira_En = UTC_TIMESTAMP() WHERE ID_Invitacion = %s",
+                    (row["id"],))
+        id_invitacion = execute(
+            "INSERT INTO Invitacion (ID_Paciente, Codigo_Hash, Expira_En, ID_Usuario_Emisor) "
+            "VALUES (%s, %s, %s, %s)", (id_paciente, hash_codigo(codigo), expira_en,
+                                        id_usuario_emisor))
+        auditar("crear", "invitacion", id_invitacion, id_paciente=id_paciente)
+    return codigo, expira_en
+
+
+def codigo_invalido():
+    """The one answer for an unknown, used or expired code or a wrong birth date."""
+    return ApiError(400, "codigo_invalido", "El código de invitación no es válido, ya se usó o "
+                    "caducó, o la fecha de nacimiento no coincide")
+
+
+def registrar_con_invitacion(body):
+    """Create the user of the invited patient (one transaction); returns (usuario, tokens)."""
+    invitacion = query_one(INVITACION_VIGENTE, (hash_codigo(body.codigo),))
+    if invitacion is None:
+        raise codigo_invalido()
+    if invitacion["fecha_nacimiento"] != body.fecha_nacimiento:
+        # Expira_En first: it reads Intentos before the increment in every SQL mode.
+        execute("UPDATE Invitacion SET Expira_En = IF(Intentos + 1 >= %s, UTC_TIMESTAMP(), "
+                "Expira_En), Intentos = Intentos + 1 WHERE ID_Invitacion = %s",
+                (INTENTOS_INVITACION, invitacion["id_invitacion"]))
+        raise codigo_invalido()
+    id_paciente = invitacion["id_paciente"]
+    hashed = hash_password(body.password)
+    with duplicado_usuario_409(), transaction():
+        # Patient first, then the code: crear_invitacion's order, so the two cannot deadlock;
+        # parallel redemptions of one code queue here, and all but the first find it used.
+        activo = query_one("SELECT Activo AS activo FROM Paciente WHERE ID_Paciente = %s "
+                           "FOR UPDATE", (id_paciente,))
+        vigente = query_one("SELECT 1 AS si FROM Invitacion WHERE ID_Invitacion = %s "
+                            "AND Usada_En IS NULL AND Expira_En > UTC_TIMESTAMP() FOR UPDATE",
+                            (invitacion["id_invitacion"],))
+        if vigente is None or not (activo and activo["activo"]):
+            raise codigo_invalido()
+        if query_one("SELECT 1 AS si FROM Usuario WHERE ID_Paciente = %s", (id_paciente,)):
+            raise conflicto("Ese paciente ya tiene un usuario")
+        id_usuario = execute(INSERT_USUARIO, (invitacion["nombre"], body.correo, hashed,
+                                              ROL_PACIENTE, id_paciente, None))
+        execute("UPDATE Invitacion SET Usada_En = UTC_TIMESTAMP(), ID_Usuario = %s "
+                "WHERE ID_Invitacion = %s", (id_usuario, invitacion["id_invitacion"]))
+        usuario = cargar_usuario(id_usuario)
+        tokens = issue_tokens(usuario)
+        auditar("crear", "usuario", id_usuario, id_paciente=id_paciente, usuario=usuario,
+                motivo="alta con invitación")
+    return usuario, tokens
+
+
+def registrar_abierto(body):
+    """Create a new patient, its history and its user (one transaction); (usuario, tokens)."""
+    from paciente import crear_paciente
+
+    datos = {"nombre": body.nombre, "fecha_nacimiento": body.fecha_nacimiento,
+             "genero": body.genero, "telefono": body.telefono, "correo": body.correo}
+    hashed = hash_password(body.password)
+    with duplicado_usuario_409(), transaction():
+        id_paciente = crear_paciente(datos)
+        id_usuario = execute(INSERT_USUARIO, (body.nombre, body.correo, hashed, ROL_PACIENTE,
+                                              id_paciente, None))
+        usuario = cargar_usuario(id_usuario)
+        tokens = issue_tokens(usuario)
+        auditar("crear", "usuario", id_usuario, id_paciente=id_paciente, usuario=usuario,
+                motivo="alta abierta")
+    return usuario, tokens
 
 
 # ---------------------------------------------------------------------------
@@ -473,10 +691,14 @@ def respuesta_tokens(tokens, usuario, status=200):
       summary="Iniciar sesión")
 def login(body):
     """Misma respuesta 401 `credenciales_invalidas` (y mismo tiempo) para usuario
-    desconocido, contraseña errónea o usuario inactivo. Tras LOGIN_MAX_CUENTA fallos de una
-    cuenta o LOGIN_MAX_IP de una dirección en LOGIN_VENTANA_MIN minutos → 429 con
-    `Retry-After`, también con la contraseña correcta."""
-    correo = (body.correo or body.username or "").strip().lower()
+    desconocido, contraseña errónea o usuario inactivo. El correo se compara en su forma
+    canónica (NFKC, sin mayúsculas, tildes ni espacios alrededor). En LOGIN_VENTANA_MIN (15)
+    minutos: LOGIN_MAX_CUENTA (5) fallos de una cuenta desde una dirección bloquean ese par,
+    LOGIN_MAX_CUENTA_TOTAL (50) desde todas bloquean la cuenta y LOGIN_MAX_IP (20) desde una
+    dirección bloquean la dirección → 429 con `Retry-After`, también con la contraseña
+    correcta, igual para cuentas que existen y que no. La dirección es la del socket, o la que
+    den PROXIES_CONFIABLES saltos de `X-Forwarded-For`."""
+    correo = correo_canonico(body.correo or body.username or "")
     if not correo:
         raise validacion("correo", "campo obligatorio")
     id_intento = abrir_intento(correo)
@@ -550,16 +772,10 @@ def me():
 @spec(body=CambioPassword, responses={204: None}, status=204, errors=(429,), tags=["auth"],
       summary="Cambiar la propia contraseña")
 def change_password(body):
-    """Contraseña actual errónea → 400 (cuenta como intento fallido de acceso). Las demás
-    sesiones del usuario quedan revocadas."""
+    """Contraseña actual errónea → 400 (cuenta como intento fallido de acceso, con los límites
+    del login: 429). Las demás sesiones del usuario quedan revocadas."""
     id_usuario = g.usuario["id_usuario"]
-    id_intento = abrir_intento(g.usuario["correo"])
-    actual = query_one("SELECT Password_Hash AS h FROM Usuario WHERE ID_Usuario = %s",
-                       (id_usuario,))
-    if not check_password(body.password_actual, actual["h"]):
-        fallo_intento()
-        raise validacion("password_actual", "la contraseña actual no es correcta")
-    cerrar_intento(id_intento)
+    check_password_actual(body.password_actual)
     with transaction():
         execute("UPDATE Usuario SET Password_Hash = %s, Version = Version + 1 "
                 "WHERE ID_Usuario = %s", (hash_password(body.password_nueva), id_usuario))
@@ -569,26 +785,30 @@ def change_password(body):
 
 
 @bp.post("/registro")
-@spec(body=Registro, responses={201: TokensOut}, status=201, errors=(404, 409), tags=["auth"],
-      summary="Alta de un paciente por sí mismo")
+@spec(body=Registro, responses={201: TokensOut}, status=201, errors=(400, 404, 409, 429),
+      tags=["auth"], summary="Alta de un paciente en el portal")
 def registro(body):
-    """Crea en una transacción el usuario (rol `paciente` siempre), el paciente y su
-    historial, y abre la sesión. Desactivado con REGISTRO_PACIENTES=0 → 404."""
-    if not current_app.config["REGISTRO_PACIENTES"]:
+    """Según REGISTRO_PACIENTES. `invitacion` (por omisión): `{codigo, fecha_nacimiento,
+    correo, password}`; el código de `POST /pacientes/<id>/invitacion` vale una vez y crea el
+    usuario de ese paciente (no otro paciente). Código desconocido, usado o caducado, o fecha
+    de nacimiento que no coincide → 400 `codigo_invalido`, la misma respuesta sea cual sea el
+    correo; cinco fechas erróneas anulan el código. Sólo quien tiene un código válido y la
+    fecha correcta puede recibir 409 por un correo ya registrado. `abierto`: `{nombre, correo,
+    password, fecha_nacimiento, genero, telefono}` crea un paciente nuevo (sin `documento`:
+    nadie puede sondear documentos); su 409 por un correo ya registrado es el precio de ese
+    modo. `0`: 404. Rol siempre `paciente`, todo en una transacción, auditado. Cada dirección
+    tiene REGISTRO_MAX_IP intentos (con éxito o no) por LOGIN_VENTANA_MIN minutos → 429."""
+    modo = current_app.config["REGISTRO_PACIENTES"]
+    if not modo:
         raise no_encontrado()
-    from paciente import crear_paciente
-
-    datos = body.model_dump(exclude={"password"})
-    hashed = hash_password(body.password)
-    with duplicado_usuario_409(), transaction():
-        id_paciente = crear_paciente(datos)
-        id_usuario = execute(INSERT_USUARIO, (body.nombre, body.correo, hashed, ROL_PACIENTE,
-                                              id_paciente, None))
-        usuario = cargar_usuario(id_usuario)
-        tokens = issue_tokens(usuario)
-        auditar("crear", "usuario", id_usuario, id_paciente=id_paciente, usuario=usuario)
+    check_campos_registro(body, modo)
+    contar_registro()
+    if modo == "invitacion":
+        usuario, tokens = registrar_con_invitacion(body)
+    else:
+        usuario, tokens = registrar_abierto(body)
     response = respuesta_tokens(tokens, usuario, status=201)
-    response.headers["Location"] = f"/usuarios/{id_usuario}"
+    response.headers["Location"] = f"/usuarios/{usuario['id_usuario']}"
     return response
 
 

@@ -130,7 +130,9 @@ def load_config():
         "DURACION_CITA_MIN": _int("DURACION_CITA_MIN", 30, 5, 240),
         "ZONA_HORARIA": zona,
         "LOGIN_MAX_CUENTA": _int("LOGIN_MAX_CUENTA", 5, 1, 1000),
+        "LOGIN_MAX_CUENTA_TOTAL": _int("LOGIN_MAX_CUENTA_TOTAL", 50, 1, 100000),
         "LOGIN_MAX_IP": _int("LOGIN_MAX_IP", 20, 1, 100000),
+        "REGISTRO_MAX_IP": _int("REGISTRO_MAX_IP", 10, 1, 100000),
         "LOGIN_VENTANA_MIN": _int("LOGIN_VENTANA_MIN", 15, 1, 24 * 60),
     }
     if config["HORARIO_INICIO"] >= config["HORARIO_FIN"]:

@@ -19,14 +19,14 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Literal, Optional
 
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g
 from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
-from auth import (ahora_local, autenticado, check_lectura_paciente, es_el_paciente, requiere,
-                  tiene)
+from auth import (InvitacionOut, ahora_local, autenticado, check_lectura_paciente,
+                  crear_invitacion, es_el_paciente, requiere, tiene)
 from citas import SELECT_CITA, CitaOut, publica
 from clinico import auditar_lectura, cambios, publico, respuesta
 from db import execute, executemany, query_all, query_one, transaction
@@ -431,6 +431,21 @@ def delete_paciente(id_paciente):
                 "WHERE ID_Paciente = %s", (id_paciente,))
         auditar("anular", "paciente", id_paciente, id_paciente=id_paciente)
     return "", 204
+
+
+@bp.post("/<int:id_paciente>/invitacion")
+@requiere("pacientes:escribir")
+@spec(responses={201: InvitacionOut}, status=201, errors=(404, 409), tags=["pacientes"],
+      summary="Invitar al paciente al portal")
+def create_invitacion(id_paciente):
+    """Un código de alta de un solo uso para `POST /auth/registro` (con la fecha de
+    nacimiento del paciente), válido 72 horas; se muestra sólo ahora (se guarda su resumen
+    SHA-256) y anula el anterior sin usar. Paciente desconocido o dado de baja → 404; que ya
+    tiene usuario → 409. Queda auditado con el paciente."""
+    codigo, expira = crear_invitacion(id_paciente, g.usuario["id_usuario"])
+    response = current_app.json.response({"codigo": codigo, "expira": expira})
+    response.status_code = 201
+    return response
 
 
 # ---------------------------------------------------------------------------

@@ -3,22 +3,28 @@
 The four built-in roles (seeded by the schema, `sistema: true`) cannot be renamed,
 re-permissioned or deleted. Custom roles are built from the fixed catalogue in `auth.PERMISOS`.
 Permissions are read from the database on every request, so a change applies at once.
+
+No permission grants more than its holder has: a `roles:gestionar` holder never changes or
+deletes a role they hold, nor gives a role a permission they lack (403). Names are unique in
+a canonical form (`nombre_canonico`) kept in a UNIQUE column, so lookalikes collide even
+between two parallel requests.
 """
 
 import hashlib
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal, Optional
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, g
 from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
-from auth import ER_DUP_ENTRY, PERMISOS, autenticado, requiere
+from auth import ER_DUP_ENTRY, PERMISOS, autenticado, check_sin_escalada, requiere
 from clinico import cambios
 from db import execute, executemany, query_all, query_one, transaction
-from errors import conflicto, no_encontrado
+from errors import conflicto, no_encontrado, prohibido
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
 permisos_bp = Blueprint("permisos", __name__, url_prefix="/permisos")
@@ -46,9 +52,53 @@ SELECT_ROL = """
 """
 ORDEN = Orden(columns=("r.ID_Rol",), keys=("id_rol",))
 
+# Letters that other scripts draw like a Latin letter or digit: every single code point of
+# the Latin, Greek, Cyrillic and Armenian scripts whose prototype in Unicode's confusables.txt
+# (UTS #39, version 13.0.0), after NFKC and case folding, is one ASCII letter or digit. No
+# maintained PyPI package gives the UTS #39 skeleton without a C build (PyICU has no wheel;
+# confusable-homoglyphs only detects; confusables has not been updated since 2021), and role
+# names are short labels typed by staff, so this table is enough and can be read whole.
+# ASCII `0`, `1` and `|` are folded to `o`, `l`, `l` as the same file does.
+CONFUNDIBLES = {
+    "2": "ƨꙅꝛ", "3": "ȝɜʒзӡꝫ\U0001d206", "6": "б", "7": "\U0001d212", "8": "ȣ", "9": "ꝯ",
+    "a": "ɑαа", "b": "ƅβвьꞵ", "c": "сᴄ", "d": "ԁ", "e": "εеҽꬲ", "f": "ϝքẝꞙꬵ\U0001d213",
+    "g": "ƍɡԍցᶃ", "h": "ηнһհ", "i": "ıɩɪιіӏꙇ", "j": "ʝϳј", "k": "κк",
+    "l": "ǀ\U0001d22a|1", "m": "μϻм", "n": "ոռ", "o": "οσоօᴏᴑꬽ0", "p": "ρр", "q": "ԛգզ",
+    "r": "ʀгᴦꭇꭈ\U0001d216", "s": "ƽѕտꜱ", "t": "τт", "u": "ʋυսᴜꞟꭎꭒ", "v": "νѵᴠ\U0001d20d",
+    "w": "ɯѡԝաᴡ", "x": "χхꭓ", "y": "ɣʏγуүᶌỿꭚ", "z": "ζᴢ",
+}
+PLIEGUE = str.maketrans({c: base for base, letras in CONFUNDIBLES.items() for c in letras})
+# Invisible characters that are letters or marks to Unicode (Hangul fillers).
+INVISIBLES = frozenset("\u115f\u1160\u3164\uffa0")
+NOMBRE_CANONICO_MAX = 200
+
 Permiso = Literal[PERMISOS]
 NombreRol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 DescripcionRol = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+
+
+def nombre_canonico(nombre):
+    """The form in which role names are compared: NFKC, case-folded, without accents,
+    invisible characters (soft hyphen, zero-width, variation selectors...) or extra spaces,
+    and with confusable letters folded (Cyrillic `а` is `a`; `rn` reads as `m`, `0` as `o`)."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", nombre).casefold())
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me", "Cc", "Cf")
+                   and c not in INVISIBLES)
+    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return text.translate(PLIEGUE).replace("rn", "m")
+
+
+def check_nombre(value):
+    """Pydantic validator: a name whose canonical form is not empty and fits its column."""
+    if value is not None:
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("no puede contener caracteres de control")
+        canonico = nombre_canonico(value)
+        if not canonico:
+            raise ValueError("debe tener al menos un carácter visible")
+        if len(canonico) > NOMBRE_CANONICO_MAX:
+            raise ValueError("tiene demasiados caracteres compuestos")
+    return value
 
 
 def sin_repetidos(value):
@@ -63,6 +113,7 @@ class RolDatos(Modelo):
     descripcion: DescripcionRol = ""
     permisos: list[Permiso] = Field(..., max_length=50, examples=[["auditoria:leer"]])
 
+    _nombre = field_validator("nombre")(check_nombre)
     _permisos = field_validator("permisos")(sin_repetidos)
 
 
@@ -73,6 +124,7 @@ class RolCambio(Modelo):
     descripcion: Optional[DescripcionRol] = None
     permisos: Optional[list[Permiso]] = Field(None, max_length=50)
 
+    _nombre = field_validator("nombre")(check_nombre)
     _permisos = field_validator("permisos")(sin_repetidos)
 
 
@@ -143,9 +195,12 @@ def nombre_libre(block):
 
 
 def check_modificable(rol):
-    """409 for a built-in role."""
+    """409 for a built-in role; 403 for the caller's own role (they would set their own
+    permissions)."""
     if rol["sistema"]:
         raise conflicto("Los roles del sistema no se pueden modificar ni borrar")
+    if rol["id_rol"] == g.usuario["id_rol"]:
+        raise prohibido("No puede modificar ni borrar su propio rol")
 
 
 def actualizar(id_rol, campos):
@@ -155,10 +210,15 @@ def actualizar(id_rol, campos):
             rol = cargar(id_rol, bloquear=True)
             check_modificable(rol)
             check_if_match(id_rol, version(rol))
+            if "permisos" in campos:
+                check_sin_escalada(set(campos["permisos"]) - set(rol["permisos"]),
+                                   "Ese cambio del rol")
             if "nombre" in campos or "descripcion" in campos:
-                execute("UPDATE Rol SET Nombre = %s, Descripcion = %s WHERE ID_Rol = %s",
-                        (campos.get("nombre", rol["nombre"]),
-                         campos.get("descripcion", rol["descripcion"]), id_rol))
+                nombre = campos.get("nombre", rol["nombre"])
+                execute("UPDATE Rol SET Nombre = %s, Nombre_Canonico = %s, Descripcion = %s "
+                        "WHERE ID_Rol = %s", (nombre, nombre_canonico(nombre),
+                                              campos.get("descripcion", rol["descripcion"]),
+                                              id_rol))
             if "permisos" in campos:
                 guardar_permisos(id_rol, campos["permisos"])
             auditar("actualizar", "rol", id_rol)
@@ -191,11 +251,17 @@ def get_rol(id_rol):
 @spec(body=RolDatos, responses={201: RolOut}, status=201, errors=(409,), tags=["roles"],
       summary="Crear un rol")
 def create_rol(body):
-    """Permisos del catálogo (`GET /permisos`); uno desconocido → 400. Nombre repetido → 409."""
+    """Permisos del catálogo (`GET /permisos`); uno desconocido → 400; uno que usted no
+    tiene → 403. Nombre repetido → 409, también en su forma canónica (sin mayúsculas,
+    tildes, caracteres invisibles ni letras confundibles: `admin\\u00ad` o `аdmin` con
+    `а` cirílica chocan con `admin`)."""
+    check_sin_escalada(body.permisos, "Ese rol")
+
     def run():
         with transaction():
-            id_rol = execute("INSERT INTO Rol (Nombre, Descripcion) VALUES (%s, %s)",
-                             (body.nombre, body.descripcion))
+            id_rol = execute("INSERT INTO Rol (Nombre, Nombre_Canonico, Descripcion) "
+                             "VALUES (%s, %s, %s)",
+                             (body.nombre, nombre_canonico(body.nombre), body.descripcion))
             guardar_permisos(id_rol, body.permisos)
             auditar("crear", "rol", id_rol)
         return id_rol
@@ -208,7 +274,8 @@ def create_rol(body):
 @spec(body=RolDatos, responses={200: RolOut}, errors=(404, 409), tags=["roles"],
       summary="Reemplazar un rol")
 def replace_rol(id_rol, body):
-    """Rol del sistema → 409. Admite `If-Match`."""
+    """Rol del sistema → 409; el propio rol, o añadir un permiso que usted no tiene → 403.
+    Nombre repetido (en forma canónica) → 409. Admite `If-Match`."""
     return actualizar(id_rol, body.model_dump())
 
 
@@ -217,7 +284,8 @@ def replace_rol(id_rol, body):
 @spec(body=RolCambio, responses={200: RolOut}, errors=(404, 409), tags=["roles"],
       summary="Modificar un rol")
 def update_rol(id_rol, body):
-    """Sólo los campos enviados. Rol del sistema → 409. Admite `If-Match`."""
+    """Sólo los campos enviados. Rol del sistema → 409; el propio rol, o añadir un permiso
+    que usted no tiene → 403. Nombre repetido (en forma canónica) → 409. Admite `If-Match`."""
     campos = cambios(body, obligatorios=("nombre", "descripcion", "permisos"))
     return actualizar(id_rol, campos)
 
@@ -227,7 +295,8 @@ def update_rol(id_rol, body):
 @spec(responses={204: None}, status=204, errors=(404, 409), tags=["roles"],
       summary="Borrar un rol")
 def delete_rol(id_rol):
-    """Rol del sistema o con usuarios (también inactivos) → 409. Admite `If-Match`."""
+    """Rol del sistema o con usuarios (también inactivos) → 409; el propio rol → 403.
+    Admite `If-Match`."""
     with transaction():
         rol = cargar(id_rol, bloquear=True)
         check_modificable(rol)

@@ -5,6 +5,14 @@ admin can be neither deactivated nor moved to another role (409). Deactivation, 
 and a password change revoke the user's sessions at once (every request reads the session).
 A `medico` user must be linked to a doctor and a `paciente` user to a patient: the row-level
 rules in auth.py rely on those links.
+
+No permission grants more than its holder has (API.md §3). What a user can do is the
+permissions of their role plus what their links give (`alcance`); a `usuarios:gestionar`
+holder creates only users whose `alcance` they hold themself, and changes the password,
+e-mail, role, links or active state only of such users (403 otherwise), so that nobody makes
+an account stronger than their own and then logs in as it. One's own password or e-mail
+changes only with `password_actual` (a stolen token alone cannot take the account over), and
+nobody changes their own links.
 """
 
 from typing import Annotated, Optional
@@ -15,8 +23,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
 from auth import (INSERT_USUARIO, ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, SELECT_USUARIO,
-                  UsuarioOut, autenticado, cargar_usuario, check_correo, check_password_nueva,
-                  duplicado_usuario_409, hash_password, requiere, revoke_sessions, tiene,
+                  UsuarioOut, autenticado, cargar_usuario, check_correo, check_password_actual,
+                  check_password_nueva, check_sin_escalada, duplicado_usuario_409,
+                  hash_password, permisos_de_rol, requiere, revoke_sessions, tiene,
                   usuario_publico)
 from clinico import cambios
 from db import execute, query_all, query_one, transaction
@@ -26,6 +35,15 @@ from paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es
 bp = Blueprint("usuarios", __name__, url_prefix="/usuarios")
 
 ORDEN = Orden(columns=("u.ID_Usuario",), keys=("id_usuario",))
+# What a link lets its user do with the linked record (auth.py's row-level rules): a patient
+# reads their demographics and clinical data, edits their contact fields and manages their
+# citas; a doctor manages their own citas. Linking is granting these.
+VINCULO_PACIENTE = frozenset({"pacientes:leer", "pacientes:escribir", "clinico:leer",
+                              "citas:gestionar"})
+VINCULO_MEDICO = frozenset({"citas:gestionar"})
+# Fields whose change hands the account (or its reach) to someone: only on users whose
+# `alcance` the caller holds.
+CAMPOS_SENSIBLES = {"correo", "password", "id_rol", "rol", "activo", "id_paciente", "id_medico"}
 Nombre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -82,6 +100,10 @@ class UsuarioCambio(Modelo):
     activo: Optional[bool] = None
     id_paciente: Optional[int] = Field(None, ge=1, description="null lo desvincula")
     id_medico: Optional[int] = Field(None, ge=1, description="null lo desvincula")
+    password_actual: Optional[str] = Field(
+        None, min_length=1, max_length=1024,
+        description="La contraseña actual: obligatoria para cambiar la propia contraseña o el "
+                    "propio correo (errónea → 400, y cuenta como intento fallido de acceso)")
 
     _correo = field_validator("correo")(check_correo)
     _password = field_validator("password")(check_password_nueva)
@@ -161,6 +183,13 @@ def cargar(id_usuario, bloquear=False):
     return row
 
 
+def alcance(id_rol, id_paciente, id_medico):
+    """What a user with this role and these links can do: the role's permissions plus what
+    each link gives."""
+    return (permisos_de_rol(id_rol) | (VINCULO_PACIENTE if id_paciente else set())
+            | (VINCULO_MEDICO if id_medico else set()))
+
+
 def check_propio_o_gestor(id_usuario):
     """The user themself or `usuarios:gestionar`, else 403."""
     if id_usuario != g.usuario["id_usuario"] and not tiene("usuarios:gestionar"):
@@ -213,13 +242,21 @@ def get_usuario(id_usuario):
       tags=["usuarios"], summary="Crear un usuario")
 def create_usuario(body):
     """Vincula un paciente o médico existente (`id_paciente`, `id_medico`) o lo crea a la vez
-    desde `paciente` / `medico`, todo en una transacción. Correo repetido → 409."""
+    desde `paciente` / `medico`, todo en una transacción. Correo repetido → 409. Ningún
+    permiso da más de lo que tiene quien lo usa: el rol asignado, lo que da cada vínculo (un
+    paciente vinculado: `pacientes:leer`, `pacientes:escribir`, `clinico:leer` y
+    `citas:gestionar` sobre sí mismo; un médico: `citas:gestionar` de sus citas) y crear un
+    médico (`medicos:escribir`) tienen que estar entre sus permisos; si no → 403. Así, un
+    administrador (sin `clinico:escribir`) no crea usuarios `medico`."""
     if body.id_paciente is not None and body.paciente is not None:
         raise validacion("paciente", "indique id_paciente o paciente, no ambos")
     if body.id_medico is not None and body.medico is not None:
         raise validacion("medico", "indique id_medico o medico, no ambos")
     id_rol = resolve_rol(body.id_rol, body.rol)
     check_vinculos(id_rol, body.id_paciente or body.paciente, body.id_medico or body.medico)
+    check_sin_escalada(alcance(id_rol, body.id_paciente or body.paciente,
+                               body.id_medico or body.medico)
+                       | ({"medicos:escribir"} if body.medico else set()), "Ese usuario")
     hashed = hash_password(body.password)
     with duplicado_usuario_409(), transaction():
         id_paciente = (crear_paciente(body.paciente.model_dump()) if body.paciente
@@ -235,16 +272,25 @@ def create_usuario(body):
 @bp.patch("/<int:id_usuario>")
 @autenticado
 @spec(body=UsuarioCambio, responses={200: UsuarioOut}, tags=["usuarios"],
-      errors=(403, 404, 409), summary="Modificar un usuario")
+      errors=(403, 404, 409, 429), summary="Modificar un usuario")
 def update_usuario(id_usuario, body):
-    """`usuarios:gestionar`: cualquier campo; el propio usuario: sólo `nombre`. Nadie cambia
-    su propio rol ni se desactiva (409); siempre queda un administrador activo (409). Cambiar
-    rol, contraseña o desactivar revoca las sesiones del usuario. Admite `If-Match`."""
-    campos = cambios(body, obligatorios=("nombre", "correo", "password", "activo"))
+    """`usuarios:gestionar`: cualquier campo, pero la contraseña, el correo, el rol, los
+    vínculos y `activo` sólo de usuarios cuyo alcance (permisos del rol y de sus vínculos)
+    usted tiene, y sólo hacia un rol y vínculos que usted tiene (si no → 403). El propio
+    usuario: `nombre`; su contraseña o su correo sólo con `password_actual` correcta (también
+    un administrador; sin ella → 403, errónea → 400 y cuenta como intento fallido, 429 tras
+    varios); sus vínculos nunca (403). Nadie cambia su propio rol ni se desactiva (409);
+    siempre queda un administrador activo (409). Cambiar rol, contraseña o desactivar revoca
+    las sesiones del usuario. Admite `If-Match`."""
+    campos = cambios(body, obligatorios=("nombre", "correo", "password", "activo",
+                                         "password_actual"))
+    password_actual = campos.pop("password_actual", None)
     propio = id_usuario == g.usuario["id_usuario"]
     check_propio_o_gestor(id_usuario)
-    if not tiene("usuarios:gestionar") and set(campos) - {"nombre"}:
-        raise prohibido("Sólo puede cambiar su nombre")
+    if not campos:
+        raise validacion("cuerpo", "indique al menos un campo a modificar")
+    if propio:
+        check_cambio_propio(campos, password_actual)
     hashed = hash_password(campos["password"]) if campos.get("password") else None
     with duplicado_usuario_409(), transaction():
         actual = cargar(id_usuario, bloquear=True)
@@ -252,6 +298,12 @@ def update_usuario(id_usuario, body):
         id_rol = actual["id_rol"]
         if "id_rol" in campos or "rol" in campos:
             id_rol = resolve_rol(campos.get("id_rol"), campos.get("rol"))
+        if not propio and CAMPOS_SENSIBLES & set(campos):
+            check_sin_escalada(alcance(actual["id_rol"], actual["id_paciente"],
+                                       actual["id_medico"]), "Cambiar ese usuario")
+            check_sin_escalada(alcance(id_rol, campos.get("id_paciente", actual["id_paciente"]),
+                                       campos.get("id_medico", actual["id_medico"])),
+                               "Ese cambio")
         activo = campos.get("activo", bool(actual["activo"]))
         if propio and (id_rol != actual["id_rol"] or not activo):
             raise conflicto("No puede cambiar su propio rol ni desactivarse")
@@ -267,8 +319,23 @@ def update_usuario(id_usuario, body):
                  id_rol, activo, id_paciente, id_medico, hashed, id_usuario))
         if hashed or id_rol != actual["id_rol"] or not activo:
             revoke_sessions(id_usuario, except_sid=g.claims["sid"] if propio else None)
-        auditar("actualizar", "usuario", id_usuario, id_paciente=id_paciente)
+        auditar("actualizar", "usuario", id_usuario, id_paciente=id_paciente,
+                motivo=", ".join(sorted(campos)))
     return respuesta(cargar(id_usuario))
+
+
+def check_cambio_propio(campos, password_actual):
+    """Yourself: `nombre` freely, password and e-mail with the right `password_actual`;
+    anything else is a manager's (role, active state: 409 later) or nobody's (links: 403)."""
+    if {"id_paciente", "id_medico"} & set(campos):
+        raise prohibido("No puede cambiar sus propios vínculos")
+    if not tiene("usuarios:gestionar") and set(campos) - {"nombre", "correo", "password"}:
+        raise prohibido("Sólo puede cambiar su nombre, y su contraseña o correo con "
+                        "password_actual")
+    if {"correo", "password"} & set(campos) or password_actual is not None:
+        if password_actual is None:
+            raise prohibido("Para cambiar su contraseña o su correo envíe password_actual")
+        check_password_actual(password_actual)
 
 
 @bp.delete("/<int:id_usuario>")
@@ -277,12 +344,15 @@ def update_usuario(id_usuario, body):
       summary="Desactivar un usuario")
 def delete_usuario(id_usuario):
     """No se borra: queda `activo: false` y sus sesiones se revocan. Uno mismo o el último
-    administrador activo → 409. Admite `If-Match`."""
+    administrador activo → 409; un usuario con un alcance (permisos del rol y de sus
+    vínculos) que usted no tiene → 403. Admite `If-Match`."""
     with transaction():
         actual = cargar(id_usuario, bloquear=True)
         check_if_match(id_usuario, actual["_version"])
         if id_usuario == g.usuario["id_usuario"]:
             raise conflicto("No puede desactivarse a sí mismo")
+        check_sin_escalada(alcance(actual["id_rol"], actual["id_paciente"], actual["id_medico"]),
+                           "Desactivar ese usuario")
         if actual["id_rol"] == ROL_ADMIN and actual["activo"]:
             check_otro_admin(id_usuario)
         execute("UPDATE Usuario SET Activo = FALSE, Version = Version + 1 WHERE ID_Usuario = %s",

@@ -30,6 +30,7 @@ import app as app_module  # noqa: E402
 import cli  # noqa: E402
 import db as db_module  # noqa: E402
 from paciente import normalize  # noqa: E402
+from roles import nombre_canonico  # noqa: E402
 
 PASSWORD = "Prueba2024!segura"
 _seq = itertools.count(1)
@@ -195,8 +196,10 @@ def make_user(app, database, make_paciente, make_medico):
 def make_role(database):
     """Create a custom role with the given permissions; returns its ID_Rol."""
     def make(*permisos):
-        id_rol = database.execute("INSERT INTO Rol (Nombre, Descripcion) VALUES (%s, %s)",
-                                  (unique("rol"), "Rol de prueba"))
+        nombre = unique("rol")
+        id_rol = database.execute("INSERT INTO Rol (Nombre, Nombre_Canonico, Descripcion) "
+                                  "VALUES (%s, %s, %s)", (nombre, nombre_canonico(nombre),
+                                                          "Rol de prueba"))
         for permiso in permisos:
             database.execute("INSERT INTO Rol_Permiso (ID_Rol, Permiso) VALUES (%s, %s)",
                              (id_rol, permiso))

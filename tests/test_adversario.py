@@ -124,6 +124,8 @@ CUERPOS = {
         "direccion": e.marcas["DIRECCION"], "alergias": e.marcas["ALERGIA"]},
     ("PATCH", "/pacientes/<int:id_paciente>"): lambda e: {"telefono": "600 111 111"},
     ("DELETE", "/pacientes/<int:id_paciente>"): None,
+    # An invitation answers only a code and its expiry, never the patient's data.
+    ("POST", "/pacientes/<int:id_paciente>/invitacion"): None,
     ("POST", "/roles"): lambda e: {"nombre": f"rol{uuid.uuid4().hex[:8]}", "descripcion": "x",
                                    "permisos": ["clinico:leer"]},
     ("PUT", "/roles/<int:id_rol>"): lambda e: {"nombre": "medico", "descripcion": "x",

@@ -2,7 +2,6 @@
 gunicorn workers, password change, self sign-up, and no secrets in answers or logs."""
 
 import base64
-import hashlib
 import itertools
 import json
 import os
@@ -39,8 +38,11 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def digest(correo):
-    return hashlib.sha256(correo.lower().encode()).hexdigest()
+def digest(database, correo):
+    """The account key auth.clave_cuenta stores for `correo`, worked out by the same SQL."""
+    from auth import CLAVE_CUENTA, correo_canonico
+
+    return database.scalar(CLAVE_CUENTA, (correo_canonico(correo),))
 
 
 def assert_401(response, codigo="no_autenticado"):
@@ -90,7 +92,7 @@ def test_failed_logins_all_answer_the_same(client, database, make_user, ip, caso
     assert body == {"error": "Correo o contraseña incorrectos", "codigo": "credenciales_invalidas",
                     "id_solicitud": response.headers["X-Request-ID"]}
     assert database.scalar("SELECT COUNT(*) FROM Intento_Login WHERE IP = %s AND Correo = %s",
-                           (ip, digest(correo))) == 1
+                           (ip, digest(database, correo))) == 1
     audit = database.one("SELECT * FROM Auditoria WHERE ID_Solicitud = %s",
                          (response.headers["X-Request-ID"],))
     assert audit["Accion"] == "login_fallido" and audit["Motivo"] == correo
@@ -156,12 +158,14 @@ def test_sixth_failure_is_429_even_with_the_right_password(client, database, mak
         assert "token" not in response.get_json()
     # Refused attempts do not extend the lock-out.
     assert database.scalar("SELECT COUNT(*) FROM Intento_Login WHERE Correo = %s",
-                           (digest(user.correo),)) == 5
-    # A different address does not unlock the account.
-    assert login(client, user.correo, user.password, "10.200.0.1").status_code == 429
+                           (digest(database, user.correo),)) == 5
+    # Only this pair (account, address) is throttled: a stranger's five guesses from one
+    # address do not lock the owner out elsewhere (API.md §2).
+    assert login(client, user.correo, user.password, "10.200.0.1").status_code == 200
+    assert login(client, user.correo, user.password, ip).status_code == 429
     # When the window has passed, the right password works again.
     database.execute("UPDATE Intento_Login SET Fecha = Fecha - INTERVAL 16 MINUTE "
-                     "WHERE Correo = %s", (digest(user.correo),))
+                     "WHERE Correo = %s", (digest(database, user.correo),))
     assert login(client, user.correo, user.password, ip).status_code == 200
 
 
@@ -186,10 +190,11 @@ def test_twenty_failures_from_one_address_throttle_it(client, make_user, ip):
 
 def test_failures_recorded_by_another_process_count(client, database, make_user, ip):
     user = make_user("recepcionista")
-    for n in range(5):
+    for _ in range(5):
         database.execute("INSERT INTO Intento_Login (Correo, IP) VALUES (%s, %s)",
-                         (digest(user.correo), f"10.250.0.{n + 1}"))
+                         (digest(database, user.correo), ip))
     assert login(client, user.correo, user.password, ip).status_code == 429
+    assert login(client, user.correo, user.password, "10.250.1.1").status_code == 200
 
 
 # ---------------------------------------------------------------------------
@@ -415,8 +420,16 @@ def test_wrong_current_password_is_throttled(client, make_user):
 
 
 # ---------------------------------------------------------------------------
-# Self sign-up
+# Self sign-up, open mode (invitations: tests/test_registro.py)
 # ---------------------------------------------------------------------------
+
+@pytest.fixture
+def abierto(app):
+    """A client of an app with REGISTRO_PACIENTES=abierto, on this run's database."""
+    import app as app_module
+
+    return app_module.create_app({"TESTING": True, "REGISTRO_PACIENTES": "abierto"}).test_client()
+
 
 def registro_body(**changes):
     body = {"nombre": "Lucía Pérez Gómez", "correo": f"{unique('lucia')}@Ejemplo.com",
@@ -426,16 +439,16 @@ def registro_body(**changes):
     return body
 
 
-def test_registro_creates_user_patient_and_history(client, database):
+def test_registro_creates_user_patient_and_history(abierto, database):
     body = registro_body()
-    response = client.post("/auth/registro", json=body)
+    response = abierto.post("/auth/registro", json=body)
     assert response.status_code == 201, response.get_json()
     out = response.get_json()
     usuario = out["usuario"]
     assert usuario["rol"] == "paciente" and usuario["id_rol"] == 4
     assert usuario["correo"] == body["correo"].lower()
     assert response.headers["Location"] == f"/usuarios/{usuario['id_usuario']}"
-    assert client.get("/auth/me", headers=bearer(out["token"])).get_json() == usuario
+    assert abierto.get("/auth/me", headers=bearer(out["token"])).get_json() == usuario
     id_paciente = usuario["id_paciente"]
     paciente = database.one("SELECT * FROM Paciente WHERE ID_Paciente = %s", (id_paciente,))
     assert paciente["Nombre_Normalizado"] == "lucia perez gomez"
@@ -445,13 +458,16 @@ def test_registro_creates_user_patient_and_history(client, database):
     assert database.scalar("SELECT COUNT(*) FROM `Historial_Médico` WHERE ID_Paciente = %s",
                            (id_paciente,)) == 1
     assert body["password"] not in response.get_data(as_text=True)
+    audit = database.one("SELECT * FROM Auditoria WHERE Accion = 'crear' AND Recurso = 'usuario' "
+                         "AND ID_Recurso = %s", (str(usuario["id_usuario"]),))
+    assert audit["ID_Paciente"] == id_paciente and audit["ID_Usuario"] == usuario["id_usuario"]
 
 
-def test_registro_duplicate_correo_is_409_and_creates_nothing(client, database):
+def test_registro_duplicate_correo_is_409_and_creates_nothing(abierto, database):
     body = registro_body()
-    assert client.post("/auth/registro", json=body).status_code == 201
+    assert abierto.post("/auth/registro", json=body).status_code == 201
     pacientes = database.scalar("SELECT COUNT(*) FROM Paciente")
-    again = client.post("/auth/registro", json=registro_body(correo=body["correo"].upper()))
+    again = abierto.post("/auth/registro", json=registro_body(correo=body["correo"].upper()))
     assert again.status_code == 409 and again.get_json()["codigo"] == "conflicto"
     assert database.scalar("SELECT COUNT(*) FROM Paciente") == pacientes
 
@@ -460,17 +476,24 @@ def test_registro_duplicate_correo_is_409_and_creates_nothing(client, database):
     ({"rol": "admin"}, "rol"), ({"id_rol": 1}, "id_rol"), ({"password": "corta"}, "password"),
     ({"password": "x" * 73}, "password"), ({"correo": "no-es-correo"}, "correo"),
     ({"telefono": "abc"}, "telefono"), ({"fecha_nacimiento": "2999-01-01"}, "fecha_nacimiento"),
+    # A stranger must not probe which national ids the clinic has on file.
+    ({"documento": "12345678Z"}, "documento"), ({"codigo": "ABCD-EFGH"}, "codigo"),
+    ({"nombre": None}, "nombre"), ({"genero": None}, "genero"), ({"telefono": None}, "telefono"),
 ])
-def test_registro_rejects_bad_bodies(client, changes, campo):
-    response = client.post("/auth/registro", json=registro_body(**changes))
+def test_registro_rejects_bad_bodies(abierto, database, changes, campo):
+    before = database.scalar("SELECT COUNT(*) FROM Paciente")
+    body = {k: v for k, v in registro_body(**changes).items() if v is not None}
+    response = abierto.post("/auth/registro", json=body)
     assert response.status_code == 400
     assert campo in [d["campo"] for d in response.get_json()["detalles"]]
+    assert database.scalar("SELECT COUNT(*) FROM Paciente") == before
 
 
-def test_registro_can_be_switched_off(database):
+@pytest.mark.parametrize("valor", [False, ""])
+def test_registro_can_be_switched_off(database, valor):
     import app as app_module
 
-    closed = app_module.create_app({"TESTING": True, "REGISTRO_PACIENTES": False}).test_client()
+    closed = app_module.create_app({"TESTING": True, "REGISTRO_PACIENTES": valor}).test_client()
     body = registro_body()
     response = closed.post("/auth/registro", json=body)
     assert response.status_code == 404 and response.get_json()["codigo"] == "no_encontrado"

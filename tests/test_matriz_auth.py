@@ -61,7 +61,9 @@ def body_for(kind, actor):
         return {"nombre": "Matriz", "correo": f"{unique('m')}@clinica.example",
                 "password": "Matriz-Clave-1", "rol": "recepcionista"}
     if kind == "rol":
-        return {"nombre": unique("rolm"), "permisos": ["pacientes:leer"]}
+        # A permission both admin and the custom role hold: giving one you lack is 403
+        # (tests/test_privilegios.py).
+        return {"nombre": unique("rolm"), "permisos": ["auditoria:leer"]}
     return kind
 
 

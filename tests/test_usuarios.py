@@ -27,6 +27,15 @@ def admin(make_user):
     return make_user("admin")
 
 
+@pytest.fixture
+def superadmin(make_user, make_role):
+    """A custom role holding the whole catalogue: the built-in admin lacks `clinico:escribir`,
+    so only such a role may create or change `medico` users (tests/test_privilegios.py)."""
+    from auth import PERMISOS
+
+    return make_user(make_role(*PERMISOS))
+
+
 def test_create_with_role_name_and_login(client, database, admin):
     body = nuevo()
     response = client.post("/usuarios", json=body, headers=admin.headers)
@@ -44,7 +53,7 @@ def test_create_with_role_name_and_login(client, database, admin):
                            "Recurso = 'usuario' AND ID_Recurso = %s", (str(out["id_usuario"]),)) == 1
 
 
-def test_create_with_nested_paciente_and_medico(client, database, admin):
+def test_create_with_nested_paciente_and_medico(client, database, admin, superadmin):
     paciente = client.post("/usuarios", json=nuevo(rol=None, id_rol=4, paciente=PACIENTE),
                            headers=admin.headers)
     assert paciente.status_code == 201, paciente.get_json()
@@ -53,15 +62,20 @@ def test_create_with_nested_paciente_and_medico(client, database, admin):
                            (id_paciente,)) == "ramon nunez"
     assert database.scalar("SELECT COUNT(*) FROM `Historial_Médico` WHERE ID_Paciente = %s",
                            (id_paciente,)) == 1
+    medicos = database.scalar("SELECT COUNT(*) FROM `Médico`")
+    refused = client.post("/usuarios", json=nuevo(rol="medico", medico=MEDICO),
+                          headers=admin.headers)
+    assert refused.status_code == 403 and "clinico:escribir" in refused.get_json()["error"]
+    assert database.scalar("SELECT COUNT(*) FROM `Médico`") == medicos
     medico = client.post("/usuarios", json=nuevo(rol="medico", medico=MEDICO),
-                         headers=admin.headers)
+                         headers=superadmin.headers)
     assert medico.status_code == 201, medico.get_json()
     id_medico = medico.get_json()["id_medico"]
     assert database.scalar("SELECT Especialidad FROM `Médico` WHERE `ID_Médico` = %s",
                            (id_medico,)) == "Cardiología"
 
 
-def test_create_links_existing_records(client, admin, make_paciente, make_medico):
+def test_create_links_existing_records(client, admin, superadmin, make_paciente, make_medico):
     id_paciente, id_medico = make_paciente(), make_medico()
     r = client.post("/usuarios", json=nuevo(rol="paciente", id_paciente=id_paciente),
                     headers=admin.headers)
@@ -70,7 +84,7 @@ def test_create_links_existing_records(client, admin, make_paciente, make_medico
                         headers=admin.headers)
     assert again.status_code == 409
     r = client.post("/usuarios", json=nuevo(rol="medico", id_medico=id_medico),
-                    headers=admin.headers)
+                    headers=superadmin.headers)
     assert r.status_code == 201 and r.get_json()["id_medico"] == id_medico
 
 
@@ -154,7 +168,9 @@ def test_admin_cannot_change_own_role_or_deactivate_self(client, database, admin
 
 
 def test_last_active_admin_is_kept(client, database, make_user, make_role):
-    gestor = make_user(make_role("usuarios:gestionar"))
+    # Not an admin itself, but holding every admin permission (it may change admins at all).
+    gestor = make_user(make_role(*database.scalar(
+        "SELECT GROUP_CONCAT(Permiso) FROM Rol_Permiso WHERE ID_Rol = 1").split(",")))
     ultimo = make_user("admin")
     database.execute("UPDATE Usuario SET Activo = FALSE WHERE ID_Rol = 1 AND ID_Usuario <> %s",
                      (ultimo.id_usuario,))
@@ -202,22 +218,27 @@ def test_rename_keeps_sessions_and_etag_is_checked(client, database, admin, make
     assert client.get("/auth/me", headers=user.headers).status_code == 200
 
 
-def test_admin_changes_role_email_and_password(client, database, admin, make_user, make_medico):
+def test_admin_changes_role_email_and_password(client, database, admin, superadmin, make_user,
+                                               make_medico):
     user = make_user("recepcionista")
     url = f"/usuarios/{user.id_usuario}"
     nuevo_correo = f"{unique('cambio')}@clinica.example"
     id_medico = make_medico()
     r = client.patch(url, json={"rol": "medico", "id_medico": id_medico, "correo": nuevo_correo,
-                                "password": "Cambiada-2024!"}, headers=admin.headers)
+                                "password": "Cambiada-2024!"}, headers=superadmin.headers)
     assert r.status_code == 200, r.get_json()
     out = r.get_json()
     assert (out["rol"], out["id_medico"], out["correo"]) == ("medico", id_medico, nuevo_correo)
     assert login_ok(client, nuevo_correo, "Cambiada-2024!")
     assert not login_ok(client, user.correo, PASSWORD)
-    assert client.patch(url, json={"id_medico": None}, headers=admin.headers).status_code == 400
-    assert client.patch(url, json={}, headers=admin.headers).status_code == 400
-    taken = client.patch(url, json={"correo": admin.correo}, headers=admin.headers)
+    assert client.patch(url, json={"id_medico": None}, headers=superadmin.headers).status_code == 400
+    assert client.patch(url, json={}, headers=superadmin.headers).status_code == 400
+    taken = client.patch(url, json={"correo": admin.correo}, headers=superadmin.headers)
     assert taken.status_code == 409
+    # The user is a doctor now: an admin (without clinico:escribir) no longer changes them.
+    assert client.patch(url, json={"password": "Otra-Cambiada-1"},
+                        headers=admin.headers).status_code == 403
+    assert login_ok(client, nuevo_correo, "Cambiada-2024!")
 
 
 def test_missing_user_is_404_for_admins(client, admin):
