@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Modelo, spec
 from auditoria import auditar
-from db import execute, query_one, transaction
+from db import execute, query_one, sincronizado, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -266,7 +266,9 @@ def load_current_user():
     if scheme.lower() != "bearer" or not token.strip():
         raise no_autenticado("Falta el token (Authorization: Bearer ...)")
     claims = decode_token(token.strip(), "access")
-    row = query_one(USUARIO_DE_SESION, (claims["sid"],))
+    # On a cluster, a logout or revocation committed through another node counts at once.
+    with sincronizado():
+        row = query_one(USUARIO_DE_SESION, (claims["sid"],))
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise no_autenticado()
     row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
@@ -328,7 +330,9 @@ def abrir_intento(correo):
     cfg, ip = current_app.config, request.remote_addr or "-"
     clave, ventana = clave_cuenta(correo), cfg["LOGIN_VENTANA_MIN"]
     id_intento = execute("INSERT INTO Intento_Login (Correo, IP) VALUES (%s, %s)", (clave, ip))
-    n = query_one(INTENTOS_RECIENTES, (clave, ventana, ip, ventana))
+    # The count waits for every attempt committed through any node of a cluster.
+    with sincronizado():
+        n = query_one(INTENTOS_RECIENTES, (clave, ventana, ip, ventana))
     esperas = []
     if n["cuenta"] > cfg["LOGIN_MAX_CUENTA"]:
         row = query_one(ESPERA_CUENTA, (ventana, clave, ventana, id_intento,
