@@ -203,6 +203,10 @@ class Pool:
             self._caido[i] = time.monotonic() + NODO_CAIDO_S
             return None
         self._caido.pop(i, None)
+        # The statement cursors of the connection's life, made now: cnx.cursor() pings (see
+        # _cursor and executemany).
+        cnx.historial_cursor = cnx.cursor(buffered=True)
+        cnx.lote_cursor = cnx.cursor()
         cnx.nodo = f"{host}:{port}"
         cnx.galera = estado["galera"]
         cnx.generation = self._generation
@@ -389,15 +393,18 @@ def execute(sql, params=()):
 def executemany(sql, rows):
     """Run one statement for many parameter rows (batched INSERT)."""
     cnx = get_db()
-    cur = cnx.cursor()
+    # Not cnx.cursor(): it pings first, and on a Galera node the ping of a transaction that a
+    # replicated write has just aborted fails, which would read as a lost server (503) instead
+    # of the deadlock the next statement reports (and the request retries).
+    cur = getattr(cnx, "lote_cursor", None)
     try:
+        if cur is None:
+            cur = cnx.lote_cursor = cnx.cursor()
         cur.executemany(sql, rows)
         return cur.rowcount
     except errors.Error as err:
         _note_failure(err)
         raise
-    finally:
-        cur.close()
 
 
 @contextmanager
