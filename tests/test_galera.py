@@ -26,29 +26,13 @@ import db as db_module
 from paciente import normalize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "galera.sh")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import servers  # noqa: E402  (bench/, on the path just above)
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 DB_NAME = "historial_galera"
 N = 30
 DIA = date.today() + timedelta(days=60)
-
-
-def ports_free(ports):
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def free_base():
-    """A base port whose 33 successors the cluster may use (SQL, gcomm, IST, SST per node)."""
-    for base in range(21000, 60000, 100 + os.getpid() % 50):
-        if ports_free([base + off + n for off in (0, 10, 20, 30) for n in (1, 2, 3)]):
-            return base
-    raise RuntimeError("no hay puertos libres para el clúster")
 
 
 def free_port():
@@ -57,20 +41,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Cluster:
-    """The private cluster: its nodes' ports and the script's commands."""
-
-    def __init__(self, base, folder, password):
-        self.base, self.folder, self.password = base, folder, password
-        self.ports = [base + n for n in (1, 2, 3)]
-        self.env = {**os.environ, "GALERA_DIR": folder, "GALERA_PUERTO": str(base),
-                    "DB_PASSWORD": password}
-
-    def run(self, *args, timeout=150):
-        done = subprocess.run([SCRIPT, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
-        assert done.returncode == 0, f"galera.sh {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
+class Cluster(servers.Galera):
+    """The private cluster, with direct SQL access to each node's copy of the database."""
 
     def connect(self, node):
         return mysql.connector.connect(host="127.0.0.1", port=self.ports[node - 1], user="root",
@@ -93,17 +65,15 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster():
-    folder = tempfile.mkdtemp(prefix="historial-galera-")
-    c = Cluster(free_base(), folder, os.environ["DB_PASSWORD"])
+    c = Cluster(os.environ["DB_PASSWORD"])
     started = time.monotonic()
     try:
         c.run("start")
         c.start_s = time.monotonic() - started
-        cli.init_schema(c.config(f"127.0.0.1:{c.ports[0]}"))
+        cli.init_schema(c.config(c.hosts[0]))
         yield c
     finally:
-        subprocess.run([SCRIPT, "stop"], env=c.env, capture_output=True, timeout=120)
-        shutil.rmtree(folder, ignore_errors=True)
+        c.stop()
 
 
 class Datos:
@@ -252,6 +222,26 @@ def overlapping_pairs(cluster, node, column, value):
         "AND a.ID_Cita < b.ID_Cita AND a.Inicio < b.Fin AND a.Fin > b.Inicio "
         f"WHERE a.{column} = %s AND a.Estado <> 'Cancelada' AND b.Estado <> 'Cancelada'",
         (value,))
+
+
+def test_plain_server_ready_names_its_node_and_no_galera_state(app, client):
+    host, port = db_module.nodos(app.config)[0]
+    r = client.get("/health/ready")
+    assert r.status_code == 200
+    assert r.get_json() == {"estado": "ok", "base_de_datos": "ok", "nodo": f"{host}:{port}"}
+
+
+def test_node_list_moves_past_a_node_that_does_not_answer(app):
+    import app as app_module
+
+    host, port = db_module.nodos(app.config)[0]
+    dead = free_port()
+    other = app_module.create_app({"DB_HOST": f"127.0.0.1:{dead},{host}:{port}",
+                                   "TESTING": True})
+    started = time.monotonic()
+    r = other.test_client().get("/health/ready")
+    assert r.status_code == 200 and r.get_json()["nodo"] == f"{host}:{port}"
+    assert time.monotonic() - started < 5
 
 
 def test_cluster_is_three_synced_nodes_with_galera_ids(cluster, apps):
