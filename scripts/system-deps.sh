@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Debian packages `make test` and `make bench` need: wrk (benchmark), redis-server
-# (multi-worker tests) and chromium (browser tests, driven by playwright).
+# (multi-worker tests), chromium (browser tests, driven by playwright), and for the Galera
+# cluster of scripts/galera.sh (tests/test_galera.py, the bench's cluster scenario) galera-4,
+# rsync (its state transfer) and lsof.
 # Idempotent and quiet: installs only what is missing (as root, or with sudo).
 set -euo pipefail
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -f /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v lsof >/dev/null 2>&1 || missing+=(lsof)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
