@@ -242,6 +242,17 @@ CREATE TABLE IF NOT EXISTS Cita_Estado (
     CONSTRAINT fk_citaestado_usuario FOREIGN KEY (ID_Usuario) REFERENCES Usuario (ID_Usuario)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Puntos de serialización: una fila por agenda ('medico:<id>', 'paciente:<id>') o regla de
+-- conjunto ('administradores') que las transacciones que la protegen escriben al empezar.
+-- Dos transacciones que escriben la misma fila chocan también en un clúster Galera, donde los
+-- bloqueos de SELECT ... FOR UPDATE no salen del nodo: la certificación deja pasar una sola.
+CREATE TABLE IF NOT EXISTS Cerrojo (
+    Clave           VARCHAR(64)      NOT NULL,
+    Cambios         BIGINT UNSIGNED  NOT NULL DEFAULT 1,
+    Actualizado_En  DATETIME(6)      NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (Clave)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
 -- ---------------------------------------------------------------------------
 -- Historial clínico
 -- ---------------------------------------------------------------------------

@@ -243,12 +243,25 @@ def register_operations(app):
         return {"estado": "ok"}
 
     @app.get("/health/ready")
-    @api.spec(summary="Disponibilidad de la base de datos", tags=["operacion"],
-              responses={200: {"type": "object", "properties": {"estado": {"type": "string"}}}})
+    @api.spec(summary="Disponibilidad de la base de datos", tags=["operacion"], errors=(503,),
+              responses={200: {"type": "object", "properties": {
+                  "estado": {"type": "string"}, "base_de_datos": {"type": "string"},
+                  "nodo": {"type": "string", "description": "host:puerto que sirve"},
+                  "galera": {"type": "object", "description": "Sólo en un clúster Galera",
+                             "properties": {"estado": {"type": "string"},
+                                            "componente": {"type": "string"}}}}}})
     def health_ready():
-        """200 si la base de datos responde; 503 si no."""
-        db.query_one("SELECT 1 AS uno")
-        return {"estado": "ok", "base_de_datos": "ok"}
+        """200 si la base de datos responde, con el nodo que sirve; en un clúster Galera, 503
+        si ese nodo no está sincronizado (`wsrep_local_state_comment` ≠ Synced) o no forma
+        parte del componente primario (el grupo de conexiones pasa entonces a otro nodo)."""
+        servidor = db.estado_servidor()
+        body = {"estado": "ok", "base_de_datos": "ok", "nodo": servidor["nodo"]}
+        if servidor["galera"]:
+            body["galera"] = {"estado": servidor["estado"], "componente": servidor["componente"]}
+        if not servidor["usable"]:
+            g.db_broken = True
+            raise db.NodoNoDisponible(servidor)
+        return body
 
     @app.get("/openapi.json")
     @api.spec(summary="Documento OpenAPI 3.1", tags=["operacion"],

@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Modelo, spec, texto_cabecera
 from auditoria import auditar, direccion_cliente
-from db import execute, query_all, query_one, transaction
+from db import execute, query_all, query_one, sincronizado, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -281,7 +281,9 @@ def load_current_user():
     if scheme.lower() != "bearer" or not token.strip():
         raise no_autenticado("Falta el token (Authorization: Bearer ...)")
     claims = decode_token(token.strip(), "access")
-    row = query_one(USUARIO_DE_SESION, (claims["sid"],))
+    # On a cluster, a logout or revocation committed through another node counts at once.
+    with sincronizado():
+        row = query_one(USUARIO_DE_SESION, (claims["sid"],))
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise no_autenticado()
     row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
@@ -376,7 +378,9 @@ def abrir_intento(correo):
     cfg, ip = current_app.config, direccion_cliente() or "-"
     clave, ventana = clave_cuenta(correo), cfg["LOGIN_VENTANA_MIN"]
     id_intento = execute("INSERT INTO Intento_Login (Correo, IP) VALUES (%s, %s)", (clave, ip))
-    n = query_one(INTENTOS_RECIENTES, (clave, ip, ventana, clave, ventana, ip, ventana))
+    # The count waits for every attempt committed through any node of a cluster.
+    with sincronizado():
+        n = query_one(INTENTOS_RECIENTES, (clave, ip, ventana, clave, ventana, ip, ventana))
     esperas = []
     for contador, maximo, valores in (("par", cfg["LOGIN_MAX_CUENTA"], (clave, ip)),
                                       ("cuenta", cfg["LOGIN_MAX_CUENTA_TOTAL"], (clave,)),

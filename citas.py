@@ -5,7 +5,10 @@ place runs in one transaction that first locks the doctor's row and then the pat
 (always in that order, so two bookings never deadlock), then looks for an overlapping
 non-cancelled cita and only then writes. Bookings for one doctor or one patient are thereby
 serialised across every server process; the UNIQUE keys on the active start time
-(`uq_cita_medico_inicio`, `uq_cita_paciente_inicio`) are the backstop.
+(`uq_cita_medico_inicio`, `uq_cita_paciente_inicio`) are the backstop. On a Galera cluster
+row locks stay on their node, so each of those transactions first writes the doctor's and the
+patient's agenda row (`tomar_agendas`): certification lets only one of two such transactions
+commit and the other is retried.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -19,7 +22,7 @@ from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, bajo_su_cuidado, es_el_paciente, tiene
 from clinico import auditar_lectura, cambios, respuesta
-from db import execute, executemany, query_all, query_one, transaction
+from db import cerrojo, execute, executemany, query_all, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
 
 bp = Blueprint("citas", __name__, url_prefix="/citas")
@@ -282,6 +285,13 @@ def check_tope(id_paciente, inicio, except_id=None):
                         f"mismo es {tope}. Cancele alguna o llame a la clínica")
 
 
+def tomar_agendas(id_medico, id_paciente):
+    """Write the doctor's and the patient's agenda rows, first thing in every booking and
+    rescheduling transaction: two of them for one doctor or one patient then never both
+    commit on a cluster either, and the reads that follow see every earlier one."""
+    cerrojo(f"medico:{id_medico}", f"paciente:{id_paciente}")
+
+
 def check_libre(id_medico, id_paciente, inicio, fin, except_id=None):
     """409 `horario_ocupado` naming the clashing cita, if there is one."""
     clash = find_clash(id_medico, id_paciente, inicio, fin, except_id)
@@ -427,6 +437,7 @@ def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico, tope=
     inicio = datetime.combine(fecha, hora)
     fin = inicio + timedelta(minutes=duracion_min)
     with transaction():
+        tomar_agendas(id_medico, id_paciente)
         lock_medico_paciente(id_medico, id_paciente)
         check_libre(id_medico, id_paciente, inicio, fin)
         if tope:
@@ -469,6 +480,7 @@ def reprogramar(id_cita, body):
             raise prohibido("El paciente ya no está bajo su cuidado: la recepción puede darle "
                             "una cita nueva")
     with transaction():
+        tomar_agendas(actual["id_medico"], actual["id_paciente"])
         # The cita's doctor and patient never change, so they can be locked before the cita.
         lock_medico_paciente(actual["id_medico"], actual["id_paciente"], existente=True)
         cita = bloquear(id_cita)

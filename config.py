@@ -69,16 +69,20 @@ def _registro():
     return raw
 
 
-def _nodos(default_port):
+def parse_nodos(raw, default_port):
     """DB_HOST as a list of (host, port): one server, or the nodes of a cluster."""
     nodos = []
-    for item in _text("DB_HOST", required=True).split(","):
+    for item in raw.split(","):
         host, _, port = item.strip().rpartition(":") if item.count(":") == 1 else ("", "", "")
         host = host or item.strip()
         if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
             raise ConfigError(f"DB_HOST={item.strip()!r} debe ser host o host:puerto")
         nodos.append((host, int(port) if port else default_port))
     return nodos
+
+
+def _nodos(default_port):
+    return parse_nodos(_text("DB_HOST", required=True), default_port)
 
 
 def _url(name, default):

@@ -14,6 +14,7 @@ from mysql.connector import errorcode, errors
 from mysql.connector.connection_cext import CMySQLConnection
 from mysql.connector.constants import FieldType
 
+from config import parse_nodos
 from errors import ApiError
 
 # Errors meaning the server or the link is gone (not a bad statement): answer 503 and drop
@@ -22,9 +23,32 @@ CONNECTION_ERRNOS = {
     errorcode.CR_CONNECTION_ERROR, errorcode.CR_CONN_HOST_ERROR, errorcode.CR_SERVER_GONE_ERROR,
     errorcode.CR_SERVER_LOST, errorcode.CR_SERVER_LOST_EXTENDED, errorcode.ER_SERVER_SHUTDOWN,
     errorcode.ER_CON_COUNT_ERROR, errorcode.ER_QUERY_INTERRUPTED, 2055,
+    # A Galera node outside the primary component, or not yet synced, refuses every query
+    # ("WSREP has not yet prepared node for application use"): another node must serve.
+    errorcode.ER_UNKNOWN_COM_ERROR,
 }
+# InnoDB's deadlock and Galera's certification conflict or brute-force abort: the transaction
+# was rolled back and may be run again.
 DEADLOCK_ERRNOS = {errorcode.ER_LOCK_DEADLOCK}
 CHECKOUT_WAIT_S = 2.0
+NODO_CAIDO_S = 10.0   # a node that did not answer is tried last for this long
+PREFERIR_S = 30.0     # when serving from a later node, try the earlier ones again this often
+IDLE_PING_S = 5.0     # a connection idle longer is pinged before it is lent
+
+# What a new connection learns about its server: whether it is a Galera node, and if so
+# whether it is synced and part of the primary component (the only state it may serve in).
+# @@wsrep_on exists on every MariaDB server built with Galera support (Debian's is), on or off.
+ESTADO_NODO = """
+    SELECT @@wsrep_on AS galera,
+           (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+             WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT') AS estado,
+           (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+             WHERE VARIABLE_NAME = 'WSREP_CLUSTER_STATUS') AS componente
+"""
+# Causal read on a Galera node: the statement waits until the node has applied every
+# transaction committed anywhere in the cluster before it started (7 = reads, updates and
+# deletes, inserts). One statement, so nothing has to be reset afterwards.
+SYNC_PREFIX = "SET STATEMENT wsrep_sync_wait = 7 FOR "
 
 GENERATION_CHECK_S = 1.0
 
@@ -133,21 +157,47 @@ class DatabaseUnavailable(ApiError):
                          headers={"Retry-After": "2"})
 
 
+class NodoNoDisponible(ApiError):
+    """The serving Galera node is not synced or not in the primary component (health check)."""
+
+    def __init__(self, servidor):
+        super().__init__(503, "servicio_no_disponible",
+                         "El nodo de la base de datos no está sincronizado con el clúster",
+                         detalles=[{"campo": "nodo", "mensaje": f"{servidor['nodo']}: "
+                                    f"{servidor['estado']}, {servidor['componente']}"}],
+                         headers={"Retry-After": "2"})
+
+
 class Pool:
-    """Connections of one process.
+    """Connections of one process, to one server or to the first usable node of a cluster.
 
     Lends connections without the ping and session reset that mysql-connector's own pool does
     on every checkout (two extra round trips per request). A connection that failed is closed
     instead of returned, and the failure retires every idle connection of the same generation,
     so the first requests after a database restart do not trip on dead sockets.
+
+    With several nodes (DB_HOST=host[:port],...) new connections go to the serving node; when
+    it does not answer, or answers but is not a synced member of the primary component, the
+    next nodes are tried in list order and the first usable one serves from then on (the
+    generation changes, so connections to the old node are closed as they come back). A node
+    that failed is tried last for NODO_CAIDO_S. While a later node serves, the earlier ones are
+    tried again every PREFERIR_S: a node that rejoined takes its place back, so every app
+    server returns to the first node of its list.
     """
 
-    def __init__(self, size, **connect_args):
+    def __init__(self, size, nodos=None, **connect_args):
         self.size = size
+        self.nodos = list(nodos or [(connect_args.pop("host"), connect_args.pop("port"))])
+        connect_args.pop("host", None)
+        connect_args.pop("port", None)
         self._args = connect_args
         self._idle = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
         self._generation = 0
+        self._lock = threading.Lock()
+        self.actual = 0                 # index in self.nodos of the serving node
+        self._desde = time.monotonic()  # when it started serving
+        self._caido = {}                # node index -> monotonic time until it is tried last
 
     def acquire(self):
         if not self._slots.acquire(blocking=False):
@@ -160,50 +210,167 @@ class Pool:
                 pool_waiting.dec()
         pool_in_use.inc()
         try:
+            if self.actual and time.monotonic() - self._desde > PREFERIR_S:
+                cnx = self._prefer_earlier()
+                if cnx is not None:
+                    return cnx
             while True:
                 try:
                     cnx = self._idle.get_nowait()
                 except queue.Empty:
-                    cnx = Conexion(**self._args)
-                    cnx.generation = self._generation
-                    return cnx
+                    return self._connect()
                 if cnx.generation == self._generation:
-                    return cnx
+                    # Idle for long, its server may have died or closed it since: one ping
+                    # (only then) instead of a failed request.
+                    if time.monotonic() - cnx.idle_since < IDLE_PING_S or cnx.is_connected():
+                        return cnx
+                    self._generation += 1
                 _close_quietly(cnx)
-        except errors.Error:
+        except (errors.Error, MySQLInterfaceError):
             self._slots.release()
             pool_in_use.dec()
             db_errors_total.labels("conexion").inc()
             raise DatabaseUnavailable() from None
+        except BaseException:
+            self._slots.release()
+            raise
 
     def release(self, cnx, broken=False):
         try:
             if broken:
-                self._generation += 1
+                if cnx.generation == self._generation:
+                    self._generation += 1
                 _close_quietly(cnx)
-            elif cnx.in_transaction:
-                cnx.rollback()
-                self._idle.put(cnx)
             else:
+                if cnx.in_transaction:
+                    cnx.rollback()
+                cnx.idle_since = time.monotonic()
                 self._idle.put(cnx)
-        except errors.Error:
+        except (errors.Error, MySQLInterfaceError):
             _close_quietly(cnx)
         finally:
             self._slots.release()
             pool_in_use.dec()
 
+    def _open(self, i):
+        """A new connection to node i if it is usable (its state checked), else None."""
+        host, port = self.nodos[i]
+        try:
+            cnx = Conexion(host=host, port=port, **self._args)
+        except (errors.Error, MySQLInterfaceError):
+            self._caido[i] = time.monotonic() + NODO_CAIDO_S
+            return None
+        try:
+            estado = estado_nodo(cnx)
+        except (errors.Error, MySQLInterfaceError):
+            estado = None
+        if estado is None or not estado["usable"]:
+            _close_quietly(cnx)
+            self._caido[i] = time.monotonic() + NODO_CAIDO_S
+            return None
+        self._caido.pop(i, None)
+        # The statement cursors of the connection's life, made now: cnx.cursor() pings (see
+        # _cursor and executemany).
+        cnx.historial_cursor = cnx.cursor(buffered=True)
+        cnx.lote_cursor = cnx.cursor()
+        cnx.nodo = f"{host}:{port}"
+        cnx.galera = estado["galera"]
+        cnx.generation = self._generation
+        return cnx
+
+    def _switch(self, i):
+        """Node i serves from now on; connections to the previous node are retired."""
+        with self._lock:
+            if i != self.actual:
+                self.actual = i
+                self._generation += 1
+            self._desde = time.monotonic()
+
+    def _connect(self):
+        """A new connection: to the serving node, else to the first usable node in order."""
+        actual = self.actual
+        now = time.monotonic()
+        order = sorted(range(len(self.nodos)),
+                       key=lambda i: (i != actual, self._caido.get(i, 0) > now, i))
+        for i in order:
+            cnx = self._open(i)
+            if cnx is not None:
+                if i != actual:
+                    self._switch(i)
+                    cnx.generation = self._generation
+                return cnx
+        raise DatabaseUnavailable()
+
+    def _prefer_earlier(self):
+        """Serving from a later node: a connection to an earlier one that is usable again."""
+        with self._lock:
+            if time.monotonic() - self._desde <= PREFERIR_S:
+                return None   # another thread is trying right now, or has just tried
+            self._desde = time.monotonic()
+        for i in range(self.actual):
+            cnx = self._open(i)
+            if cnx is not None:
+                self._switch(i)
+                cnx.generation = self._generation
+                return cnx
+        return None
+
+
+def estado_nodo(cnx):
+    """{galera, estado, componente, usable} of the server behind a raw connection.
+
+    A plain server is always usable; a Galera node only when it is a synced member of the
+    primary component (wsrep_local_state_comment 'Synced', wsrep_cluster_status 'Primary').
+    """
+    cur = cnx.cursor()
+    try:
+        try:
+            cur.execute(ESTADO_NODO)
+        except errors.ProgrammingError:
+            # A server without @@wsrep_on (MySQL, or MariaDB built without Galera).
+            return {"galera": False, "estado": None, "componente": None, "usable": True}
+        galera, estado, componente = cur.fetchone()
+    finally:
+        cur.close()
+    galera = bool(int(galera or 0)) and componente is not None
+    return {"galera": galera, "estado": estado if galera else None,
+            "componente": componente if galera else None,
+            "usable": not galera or (estado == "Synced" and componente == "Primary")}
+
 
 def _close_quietly(cnx):
     try:
         cnx.close()
-    except errors.Error:
+    except (errors.Error, MySQLInterfaceError):
         pass
 
 
+def estado_servidor():
+    """estado_nodo() of the request's connection, plus `nodo` (host:port) it is connected to."""
+    cnx = get_db()
+    try:
+        estado = estado_nodo(cnx)
+    except errors.Error as err:
+        _note_failure(err)
+        raise
+    return {"nodo": getattr(cnx, "nodo", None), **estado}
+
+
+def nodos(config):
+    """The (host, port) of the server or of each cluster node, in order of preference.
+
+    Read from DB_HOST and DB_PORT as they are in `config` (tests and tools override them),
+    with the rules of config.parse_nodos (DB_NODOS holds the same list for the environment).
+    """
+    return parse_nodos(config["DB_HOST"], int(config.get("DB_PORT") or 3308))
+
+
 def connect_args(config):
-    """mysql-connector arguments from the app config (UTC session, short timeouts)."""
+    """mysql-connector arguments from the app config (UTC session, short timeouts), for the
+    first node of DB_HOST (init-db, tests and tools connect there; the pool tries them all)."""
+    host, port = nodos(config)[0]
     return dict(
-        host=config["DB_HOST"], port=config["DB_PORT"], user=config["DB_USER"],
+        host=host, port=port, user=config["DB_USER"],
         password=config["DB_PASSWORD"], database=config["DB_NAME"],
         charset="utf8mb4", collation="utf8mb4_unicode_ci", autocommit=True,
         time_zone="+00:00", connection_timeout=3, read_timeout=15, write_timeout=15,
@@ -224,7 +391,7 @@ def get_pool():
             pool = _pools.get(key)
             if pool is None:
                 cfg = current_app.config
-                pool = _pools[key] = Pool(cfg["DB_POOL_SIZE"], **connect_args(cfg))
+                pool = _pools[key] = Pool(cfg["DB_POOL_SIZE"], nodos(cfg), **connect_args(cfg))
     return pool
 
 
@@ -252,6 +419,8 @@ def _cursor(sql, params):
     try:
         if cur is None:
             cur = cnx.historial_cursor = cnx.cursor(buffered=True)
+        if g.get("db_sync") and getattr(cnx, "galera", False):
+            sql = SYNC_PREFIX + sql
         cur.execute(sql, params)
     except errors.Error as err:
         _note_failure(err)
@@ -293,20 +462,29 @@ def execute(sql, params=()):
 def executemany(sql, rows):
     """Run one statement for many parameter rows (batched INSERT)."""
     cnx = get_db()
-    cur = cnx.cursor()
+    # Not cnx.cursor(): it pings first, and on a Galera node the ping of a transaction that a
+    # replicated write has just aborted fails, which would read as a lost server (503) instead
+    # of the deadlock the next statement reports (and the request retries).
+    cur = getattr(cnx, "lote_cursor", None)
     try:
+        if cur is None:
+            cur = cnx.lote_cursor = cnx.cursor()
         cur.executemany(sql, rows)
         return cur.rowcount
     except errors.Error as err:
         _note_failure(err)
         raise
-    finally:
-        cur.close()
 
 
 @contextmanager
 def transaction():
-    """Run the block in one transaction: commit at the end, roll back on any error."""
+    """Run the block in one transaction: commit at the end, roll back on any error.
+
+    A failed COMMIT (a Galera certification conflict surfaces there, as a deadlock) is raised
+    as the driver's DatabaseError, like a failed statement, so that `is_deadlock` sees it and
+    the whole request is retried; the connection is rolled back and stays usable, or is
+    dropped when the link is gone.
+    """
     cnx = get_db()
     if cnx.in_transaction:
         # Nested use joins the outer transaction.
@@ -315,18 +493,68 @@ def transaction():
     cnx.start_transaction()
     try:
         yield cnx
-        cnx.commit()
+        try:
+            cnx.commit()
+        except MySQLInterfaceError as err:
+            raise translate(err) from err
+        except errors.Error as err:
+            _note_failure(err)
+            raise
     except BaseException:
         try:
             cnx.rollback()
-        except errors.Error:
+        except (errors.Error, MySQLInterfaceError):
             g.db_broken = True
         raise
 
 
+def translate(err):
+    """The mysql.connector exception for a raw C-extension error (noted on the request)."""
+    if getattr(err, "errno", None):
+        new = errors.get_mysql_exception(err.errno, msg=err.msg, sqlstate=err.sqlstate)
+    else:
+        new = errors.InterfaceError(str(err))
+    _note_failure(new)
+    return new
+
+
+@contextmanager
+def sincronizado():
+    """Statements in the block see every write committed on any node of a Galera cluster.
+
+    For reads that guard security or integrity (session validity, login throttling). On a
+    Galera node each statement waits (wsrep_sync_wait) until the node has applied everything
+    committed in the cluster before it; on a plain server nothing changes and nothing is sent.
+    """
+    previous = g.get("db_sync", False)
+    g.db_sync = True
+    try:
+        yield
+    finally:
+        g.db_sync = previous
+
+
+def cerrojo(*claves):
+    """Write the serialisation rows `claves` (Cerrojo table) in the current transaction.
+
+    Two transactions that write one row conflict on every server: on one MariaDB the second
+    waits for the row lock; on a Galera cluster, where a `SELECT ... FOR UPDATE` lock stays on
+    its node, certification lets only the first to commit through and the other is rolled
+    back as a deadlock (and the request retried). Taken first in the transaction, in sorted
+    order (no lock-order deadlocks), and as a causal write on Galera, so that the reads that
+    follow see every transaction that took one of these rows before, on any node.
+    """
+    claves = sorted(set(claves))
+    with sincronizado():
+        execute("INSERT INTO Cerrojo (Clave) VALUES " + ", ".join(["(%s)"] * len(claves))
+                + " ON DUPLICATE KEY UPDATE Cambios = Cambios + 1", claves)
+
+
 def is_deadlock(err):
-    """True for a deadlock: InnoDB rolled the transaction back and it may be retried."""
-    return isinstance(err, errors.DatabaseError) and err.errno in DEADLOCK_ERRNOS
+    """True for a deadlock or a Galera certification conflict: the transaction was rolled
+    back and may be retried (a raw C-extension error too, should one get this far)."""
+    return (isinstance(err, (errors.DatabaseError, MySQLInterfaceError))
+            and getattr(err, "errno", None) in DEADLOCK_ERRNOS)
 
 
 def is_lock_timeout(err):
@@ -338,7 +566,8 @@ def is_unavailable(err):
     """True when the error means the database is unreachable (answered with 503)."""
     # OperationalError is the driver's class for a lost or refused link (SQLSTATE 08).
     return isinstance(err, (errors.InterfaceError, errors.OperationalError, errors.PoolError)) or (
-        isinstance(err, errors.Error) and getattr(err, "errno", None) in CONNECTION_ERRNOS)
+        isinstance(err, (errors.Error, MySQLInterfaceError))
+        and getattr(err, "errno", None) in CONNECTION_ERRNOS)
 
 
 def run_script(cnx, path):

@@ -28,7 +28,7 @@ from auth import (INSERT_USUARIO, ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, SELECT_US
                   hash_password, permisos_de_rol, requiere, revoke_sessions, tiene,
                   usuario_publico)
 from clinico import cambios
-from db import execute, query_all, query_one, transaction
+from db import cerrojo, execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
 from paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409, normalize
 
@@ -158,7 +158,13 @@ def check_vinculos(id_rol, con_paciente, con_medico):
 
 
 def check_otro_admin(id_usuario):
-    """409 unless another active admin remains (locked, so two requests cannot both pass)."""
+    """409 unless another active admin remains (locked, so two requests cannot both pass).
+
+    The 'administradores' row comes first: on a Galera cluster the FOR UPDATE lock stays on
+    its node, and two demotions of the last two admins through two nodes would both pass;
+    writing one shared row makes certification let only one of them commit.
+    """
+    cerrojo("administradores")
     otro = query_one("SELECT ID_Usuario AS id FROM Usuario WHERE ID_Rol = %s AND Activo = TRUE "
                      "AND ID_Usuario <> %s LIMIT 1 FOR UPDATE", (ROL_ADMIN, id_usuario))
     if otro is None:

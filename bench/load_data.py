@@ -327,9 +327,12 @@ def bench_config(name):
     return config
 
 
-def ensure(name, pacientes, medicos, citas, diagnosticos):
-    """Load the data set into `name` unless it is already there; returns its facts."""
-    config = bench_config(name)
+def ensure(name, pacientes, medicos, citas, diagnosticos, config=None):
+    """Load the data set into `name` unless it is already there; returns its facts.
+
+    `config` (from bench_config) points the load at another server, such as a cluster node.
+    """
+    config = config or bench_config(name)
     expected = plan(pacientes, medicos, citas, diagnosticos)
     counts = existing_counts(config, expected)
     # POST /citas of earlier runs adds citas after the loaded ones: more is fine, fewer is not.

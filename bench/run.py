@@ -2,7 +2,10 @@
 gunicorn, drive both with wrk over loopback, print the table and write bench/RESULTS.md.
 
     .venv/bin/python bench/run.py            # 1,000,000 patients; writes bench/RESULTS.md
-    .venv/bin/python bench/run.py --smoke    # 2,000 patients, 1 s per scenario, < 1 minute
+    .venv/bin/python bench/run.py --smoke    # 2,000 patients, 1 s per scenario, ~1 minute
+
+Both also compare POST /citas and GET /pacientes/<id> through a private 3-node Galera cluster
+(scripts/galera.sh) with the same through one server (`cluster_runs`).
 
 The smoke run asserts only that every scenario ran with zero errors and zero non-2xx answers
 (exit status 1 otherwise); it loads a database of its own and drops it at the end.
@@ -36,6 +39,9 @@ TOKEN_MIN = 180
 LATENCY = ("buscar", "listar", "citas", "historial_5", "historial_200")
 ROUNDS = 5
 READS = ("paciente", "buscar", "listar", "citas", "historial_5", "historial_200")
+CLUSTER = ("paciente", "crear_cita")
+CLUSTER_SIZES = (10_000, 200, 20_000, 5_000)
+CLUSTER_SIZES_SMOKE = (2_000, 20, 4_000, 1_000)
 TITLES = {
     "paciente": "GET /pacientes/<id>",
     "buscar": "GET /pacientes?q=<prefijo>",
@@ -52,13 +58,14 @@ def epoch(day):
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
 
-def issue_token(facts):
+def issue_token(facts, **config):
     """An access token of the bench admin, issued by the app's own auth code."""
     import app as app_module
     import db
     from auth import issue_tokens
 
-    application = app_module.create_app({"DB_NAME": facts["db"], "JWT_ACCESS_MIN": TOKEN_MIN})
+    application = app_module.create_app({"DB_NAME": facts["db"], "JWT_ACCESS_MIN": TOKEN_MIN,
+                                         **config})
     with application.app_context():
         user = db.query_one("SELECT ID_Usuario AS id_usuario, 'admin' AS rol FROM Usuario "
                             "WHERE Correo = %s", (facts["correo"],))
@@ -71,23 +78,107 @@ def issue_token(facts):
     return facts
 
 
-def wrk(url, scenario, facts, seconds, connections, threads=1):
-    """Run wrk for one scenario; the summary dict printed by escenario.lua."""
+def wrk_cmd(url, scenario, facts, seconds, connections, threads=1, semanas=0):
+    """The wrk command line of one scenario; bookings start `semanas` weeks later."""
     id_paciente = {"historial_5": facts["paciente_5"],
                    "historial_200": facts["paciente_200"]}.get(scenario, 1)
     grid_days = -(-facts["citas"] // (facts["medicos"] * load_data.SLOTS_DIA))
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-           "--timeout", "10s", "-s", LUA, url, "--",
-           scenario.split("_")[0] if scenario.startswith("historial") else scenario,
-           facts["token"], str(facts["pacientes"]), str(facts["medicos"]),
-           str(epoch(facts["grid_start"])), str(grid_days), str(id_paciente),
-           str(epoch(facts["nuevas_desde"])), str(threads), facts["correo"], facts["password"]]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
-    if out.returncode != 0 or not lines:
+    nuevas_desde = facts["nuevas_desde"] + timedelta(weeks=semanas)
+    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+            "--timeout", "10s", "-s", LUA, url, "--",
+            scenario.split("_")[0] if scenario.startswith("historial") else scenario,
+            facts["token"], str(facts["pacientes"]), str(facts["medicos"]),
+            str(epoch(facts["grid_start"])), str(grid_days), str(id_paciente),
+            str(epoch(nuevas_desde)), str(threads), facts["correo"], facts["password"]]
+
+
+def wrk_summary(returncode, stdout, stderr):
+    """The summary dict escenario.lua printed, or a failed run."""
+    lines = [l for l in stdout.splitlines() if l.startswith("{")]
+    if returncode != 0 or not lines:
         return {"requests": 0, "rps": 0, "p50_ms": 0, "p99_ms": 0, "non2xx": 0,
-                "socket_errors": 1, "non2xx_statuses": out.stderr.strip()[:200]}
+                "socket_errors": 1, "non2xx_statuses": stderr.strip()[:200]}
     return json.loads(lines[-1])
+
+
+def wrk(url, scenario, facts, seconds, connections, threads=1):
+    """Run wrk for one scenario; the summary dict printed by escenario.lua."""
+    out = subprocess.run(wrk_cmd(url, scenario, facts, seconds, connections, threads),
+                         capture_output=True, text=True, timeout=seconds + 60)
+    return wrk_summary(out.returncode, out.stdout, out.stderr)
+
+
+def wrk_many(urls, scenario, facts, seconds, connections):
+    """One wrk per app at the same time (connections split among them), added up: requests
+    and rps summed, p50 the median of the three, p99 the worst. Each wrk books its own weeks
+    (four apart), so bookings through different apps never compete for a slot."""
+    each = max(1, connections // len(urls))
+    procs = [subprocess.Popen(wrk_cmd(url, scenario, facts, seconds, each, semanas=4 * i),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, url in enumerate(urls)]
+    rs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=seconds + 60)
+        rs.append(wrk_summary(proc.returncode, out, err))
+    p50s = sorted(r["p50_ms"] for r in rs)
+    return {"requests": sum(r["requests"] for r in rs), "rps": sum(r["rps"] for r in rs),
+            "p50_ms": p50s[len(p50s) // 2], "p99_ms": max(r["p99_ms"] for r in rs),
+            "non2xx": sum(r["non2xx"] for r in rs),
+            "socket_errors": sum(r["socket_errors"] for r in rs),
+            "non2xx_statuses": " ".join(r.get("non2xx_statuses", "") for r in rs).strip()}
+
+
+def cluster_runs(workdir, sizes, seconds, connections, workers, rounds=1):
+    """POST /citas and GET /pacientes/<id> through a 3-node Galera cluster and through one
+    server, in one run: the same data set (`sizes`) loaded into both, three apps of `workers`
+    workers each (app i with node i first, the other nodes after it for failover) against
+    three apps on the single server, driven alike (`wrk_many`), the two alternately in
+    `rounds` short runs. The single server's copy is dropped at the end, the cluster removed.
+    Returns {("uno" | "galera", escenario): run}."""
+    name = f"historial_galera_{os.getpid()}"
+    single_config = load_data.bench_config(name)
+    runs, apps = {}, []
+    cluster = None
+    try:
+        single = issue_token(load_data.ensure(name, *sizes))
+        cluster = servers.start_galera(os.environ["DB_PASSWORD"])
+        config = {**single_config, "DB_HOST": cluster.hosts[0]}
+        galera = issue_token(load_data.ensure(name, *sizes, config=config),
+                             DB_HOST=cluster.hosts[0])
+        env = {"DB_NAME": name, "JWT_ACCESS_MIN": TOKEN_MIN}
+        systems = (("uno", single, [single_config["DB_HOST"]] * 3),
+                   ("galera", galera, [",".join(cluster.hosts[i:] + cluster.hosts[:i])
+                                       for i in range(3)]))
+        urls = {}
+        for sistema, _, hosts in systems:
+            for h in hosts:
+                apps.append(servers.start_gunicorn(workdir, {**env, "DB_HOST": h},
+                                                   workers=workers))
+            urls[sistema] = [a.url for a in apps[-3:]]
+        for _ in range(rounds):
+            for scenario in CLUSTER:
+                for sistema, facts, _ in systems:
+                    runs.setdefault((sistema, scenario), []).append(
+                        wrk_many(urls[sistema], scenario, facts, seconds, connections))
+            for _, facts, _ in systems:
+                # The next round books the weeks after this one's (three wrk, 4 weeks apart).
+                facts["nuevas_desde"] += timedelta(weeks=12)
+    finally:
+        for a in apps:
+            a.stop()
+        if cluster is not None:
+            cluster.stop()
+        load_data.drop_database(single_config)
+    return {key: median_run(rs) for key, rs in runs.items()}
+
+
+def print_cluster_ratios(results):
+    """Galera / one server, in req/s and p50, per cluster scenario."""
+    for scenario in CLUSTER:
+        u, gl = results[("uno", scenario)], results[("galera", scenario)]
+        if u["rps"] and u["p50_ms"]:
+            print(f"  galera/uno {scenario:<13} req/s {gl['rps'] / u['rps']:.2f}×  "
+                  f"p50 {gl['p50_ms'] / u['p50_ms']:.2f}×")
 
 
 def start_app(workdir, facts, app="app:app", workers=None):
@@ -214,6 +305,13 @@ def full(args):
         for server in (app, base, app10):
             server.stop()
         load_data.restore_pool("historial_bench", pool)
+    print("Clúster Galera de 3 nodos frente a un servidor (10.000 pacientes)...")
+    cluster = cluster_runs(workdir, CLUSTER_SIZES, max(1, d // ROUNDS), c,
+                           max(1, default_workers() // 3), rounds=ROUNDS)
+    for key, r in cluster.items():
+        results[key] = r
+        print(f"  {key[0]:<9} {key[1]:<14} {fmt(r)}")
+    print_cluster_ratios(cluster)
     report = render(results, samples, machine(), d, c)
     print(report)
     with open(os.path.join(BENCH, "RESULTS.md"), "w", encoding="utf-8") as f:
@@ -262,6 +360,24 @@ def render(results, samples, info, seconds, connections):
         else:
             lines.append(f"| {TITLES[scenario]} | {big['p50_ms']:.2f} | {big['p99_ms']:.2f} | "
                          "— | — | — |")
+
+    if ("galera", "paciente") in results:
+        lines += ["", "Clúster Galera de 3 nodos en loopback (`scripts/galera.sh`) frente a un "
+                  "servidor, mismos datos (10.000 pacientes) y misma carga: tres apps de "
+                  f"{max(1, default_workers() // 3)} workers, cada una con un nodo primero en "
+                  "su `DB_HOST`, frente a tres apps sobre el servidor único; tres wrk a la vez "
+                  f"(uno por app, {max(1, connections // 3) * 3} conexiones en total), {ROUNDS} rondas "
+                  "alternas, mediana. Las reservas de cada wrk van a semanas distintas.", "",
+                  "| Escenario | 1 servidor req/s | p50 ms | Galera req/s | p50 ms | no-2xx | "
+                  "Galera/1 req/s | Galera/1 p50 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for scenario in CLUSTER:
+            u, gl = results[("uno", scenario)], results[("galera", scenario)]
+            bad = sum(r["non2xx"] + r["socket_errors"] for r in (u, gl))
+            lines.append(f"| {TITLES[scenario]} | {u['rps']:.0f} | {u['p50_ms']:.2f} | "
+                         f"{gl['rps']:.0f} | {gl['p50_ms']:.2f} | {bad} | "
+                         f"{gl['rps'] / u['rps'] if u['rps'] else 0:.2f}× | "
+                         f"{gl['p50_ms'] / u['p50_ms'] if u['p50_ms'] else 0:.2f}× |")
 
     first, last = samples[0][1], samples[-1][1]
     total_first = sum(v or 0 for v in first.values())
@@ -320,6 +436,12 @@ def smoke(args):
                         failures.append(f"{label} {scenario}: {r}")
             finally:
                 server.stop()
+        cluster = cluster_runs(workdir, CLUSTER_SIZES_SMOKE, args.duracion, 3, 1)
+        for key, r in cluster.items():
+            print(f"  {key[0]:<9} {key[1]:<14} {fmt(r)}")
+            if r["requests"] == 0 or r["non2xx"] or r["socket_errors"]:
+                failures.append(f"{key[0]} {key[1]}: {r}")
+        print_cluster_ratios(cluster)
     finally:
         load_data.drop_database(load_data.bench_config(name))
         shutil.rmtree(workdir, ignore_errors=True)

@@ -208,5 +208,65 @@ def start_mariadb(workdir, password):
     return server
 
 
+class Galera:
+    """A private three-node Galera cluster (scripts/galera.sh) on free loopback ports.
+
+    Its data lives in a folder under /tmp the `mysql` user can reach (the nodes run as that
+    user); `stop()` stops the nodes and removes it. `run("kill", "1")` and friends drive the
+    script's other commands.
+    """
+
+    SCRIPT = os.path.join(ROOT, "scripts", "galera.sh")
+
+    def __init__(self, password):
+        import tempfile
+
+        self.folder = tempfile.mkdtemp(prefix="historial-galera-")
+        self.base = galera_base()
+        self.password = password
+        self.ports = [self.base + n for n in (1, 2, 3)]
+        self.hosts = [f"127.0.0.1:{port}" for port in self.ports]
+        self.env = {**os.environ, "GALERA_DIR": self.folder, "GALERA_PUERTO": str(self.base),
+                    "DB_PASSWORD": password}
+
+    def run(self, *args, timeout=150):
+        done = subprocess.run([self.SCRIPT, *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"galera.sh {' '.join(args)}: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def stop(self):
+        subprocess.run([self.SCRIPT, "stop"], env=self.env, capture_output=True, timeout=120)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def galera_base():
+    """A base port whose node ports (base + 1..3, +11..13, +21..23, +31..33) are all free."""
+    def free(port):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+
+    for base in range(21000, 60000, 100 + os.getpid() % 50):
+        if all(free(base + off + n) for off in (0, 10, 20, 30) for n in (1, 2, 3)):
+            return base
+    raise RuntimeError("no hay puertos libres para el clúster Galera")
+
+
+def start_galera(password):
+    """Start the cluster (three synced nodes) and return it."""
+    cluster = Galera(password)
+    try:
+        cluster.run("start")
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
 if __name__ == "__main__":
     sys.exit("módulo de apoyo; véase bench/run.py")
