@@ -553,7 +553,12 @@ def test_access_matrix(client, record, make_user, database, who):
             else:
                 assert body["resourceType"] in (kind, "Bundle")
     if who in ("recepcionista", "otro_medico", "otro_paciente"):
-        assert audit_rows(database, user.id_usuario, "denegado")
+        # One `denegado` row per refused request, naming the patient of the path or filter.
+        refused = audit_rows(database, user.id_usuario, "denegado")
+        assert len(refused) == {"otro_paciente": 10}.get(who, 9)
+        # Reads by a clinical id name no patient; $everything, Patient/<id> and patient= do.
+        named = [r for r in refused if r["paciente"] == record["id_paciente"]]
+        assert len(named) == {"otro_paciente": 6}.get(who, 5)
 
 
 def test_anonymous_gets_401_with_www_authenticate(client, record):
@@ -657,3 +662,25 @@ def test_fhirpy_surfaces_refusals(server, record, make_user):
     assert json.loads(str(refused.value))["resourceType"] == "OperationOutcome"
     with pytest.raises(OperationOutcome):
         client.resources("Patient").search(birthdate="ayer").fetch()
+
+
+def test_openapi_lists_the_fhir_routes_with_their_media_types(client):
+    doc = json.loads(client.get("/openapi.json").data)
+    fhir = {path: ops for path, ops in doc["paths"].items() if path.startswith("/fhir")}
+    expected = {"/fhir/metadata", "/fhir/Patient/{id_paciente}/$everything"}
+    for kind, key in zip(TYPES, ("id_paciente", "id_medico", "id_cita", "id_diagnostico",
+                                 "id_tratamiento", "id_medicamento")):
+        expected |= {f"/fhir/{kind}", f"/fhir/{kind}/{{{key}}}"}
+    assert set(fhir) == expected
+    assert set(fhir["/fhir/Patient"]) == {"get", "post"}
+    for path, ops in fhir.items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                assert set(response["content"]) == {"application/fhir+json", "application/json"}
+                if status >= "400":
+                    schema = response["content"]["application/fhir+json"]["schema"]
+                    assert schema["properties"]["resourceType"] == {"const": "OperationOutcome"}
+            if path != "/fhir/metadata":
+                assert op["security"] == [{"bearer": []}] and "401" in op["responses"]
+    search = {p["name"] for p in fhir["/fhir/Appointment"]["get"]["parameters"]}
+    assert search == {"patient", "practitioner", "date", "status", "_count", "_cursor", "_format"}
