@@ -391,12 +391,8 @@ def alcance_clinico(alias, query):
     """WHERE fragment of a clinical search: one named patient (break-the-glass allowed) or
     the rows the caller may read (clinico.alcance_lista, as the JSON lists)."""
     id_paciente = _id_de(query.patient) if query.patient else None
-    if id_paciente is not None:
-        if id_paciente > INT_MAX:
-            raise no_encontrado("Paciente")
-        # A refused access records the patient the request named: the 403 handler
-        # (auditoria.auditar_denegado) takes it from the view arguments.
-        request.view_args["id_paciente"] = id_paciente
+    if id_paciente is not None and id_paciente > INT_MAX:
+        raise no_encontrado("Paciente")
     return alcance_lista(alias, id_paciente)
 
 
