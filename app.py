@@ -153,8 +153,10 @@ def create_app(config=None):
 
     import auditoria, auth, citas, cie10, diagnosticos, fhir_export, historialMedico  # noqa: E401
     import medicamentos, medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
+    import fhir_api
     for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export):
+                   diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export,
+                   fhir_api):
         app.register_blueprint(module.bp)
     register_operations(app)
     metricas.register(app)

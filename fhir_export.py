@@ -1,4 +1,14 @@
-"""FHIR R4 export: a patient's nested history as a `Bundle` of type `collection`."""
+"""The FHIR R4 mapping of the project's rows, and the per-patient export built with it.
+
+One function per resource type turns a row (the shape of the JSON API's SELECTs) into a FHIR
+R4 resource; `/pacientes/<id>/fhir` (here) and the `/fhir` REST API (fhir_api.py) both use
+them, so a resource reads the same whichever way it is fetched. `fullUrl`s are built from
+URL_PUBLICA and resolve under `/fhir`.
+
+CIE-10 codes carry the system URI HL7 gives ICD-10 (`http://hl7.org/fhir/sid/icd-10`): the
+catalogue is the WHO classification in its Spanish edition (same codes), so the Spanish
+description of the catalogue is the coding's `display`.
+"""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -11,8 +21,9 @@ from api import spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_clinica
 from db import query_all
+from medicos import SELECT_MEDICO
 
-bp = Blueprint("fhir", __name__, url_prefix="/pacientes")
+bp = Blueprint("fhir_export", __name__, url_prefix="/pacientes")
 
 CIE10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -42,6 +53,7 @@ def _instant(value):
 
 
 def _text(value):
+    """A DATE (or any value) as text; None stays None."""
     return None if value is None else str(value)
 
 
@@ -63,10 +75,11 @@ def _clean(resource):
 
 
 def patient(p):
+    """Patient from a paciente row (SELECT_PACIENTE or the timeline's `paciente`)."""
     words = p["nombre"].split()
     telecom = [{"system": "phone", "value": p.get("telefono"), "use": "mobile"},
                {"system": "email", "value": p.get("correo")}]
-    return {
+    return _clean({
         "resourceType": "Patient", "id": str(p["id_paciente"]),
         "identifier": [{"system": DOCUMENTO_SYSTEM, "value": p.get("documento")}]
         if p.get("documento") else [],
@@ -77,25 +90,30 @@ def patient(p):
         "gender": GENERO.get(p.get("genero"), "unknown"),
         "birthDate": _text(p.get("fecha_nacimiento")),
         "address": [{"text": p["direccion"]}] if p.get("direccion") else [],
-    }
+    })
 
 
 def practitioner(m):
-    return {
+    """Practitioner from a SELECT_MEDICO row."""
+    return _clean({
         "resourceType": "Practitioner", "id": str(m["id_medico"]),
         "identifier": [{"system": LICENCIA_SYSTEM, "value": m["licencia"]}]
         if m.get("licencia") else [],
+        "active": bool(m.get("activo", True)),
         "name": [{"text": m.get("nombre")}],
-        "telecom": [{"system": "phone", "value": m["telefono"]}] if m.get("telefono") else [],
+        "telecom": [t for t in ({"system": "phone", "value": m.get("telefono")},
+                                {"system": "email", "value": m.get("correo")}) if t["value"]],
         "qualification": [{"code": {"text": m["especialidad"]}}] if m.get("especialidad") else [],
-    }
+    })
 
 
-def appointment(c, zona):
+def appointment(c, zona_horaria):
+    """Appointment from a cita row; its wall-clock time is in the clinic's zone."""
+    zona = ZoneInfo(zona_horaria)
     start = datetime.combine(datetime.strptime(str(c["fecha"]), "%Y-%m-%d").date(),
                              _hora(c["hora"])).replace(tzinfo=zona)
     end = start + timedelta(minutes=c["duracion_min"])
-    return {
+    return _clean({
         "resourceType": "Appointment", "id": str(c["id_cita"]),
         "status": ESTADO_CITA[c["estado"]],
         "description": c.get("motivo"),
@@ -106,16 +124,17 @@ def appointment(c, zona):
             {"actor": {"reference": f"Patient/{c['id_paciente']}"}, "status": "accepted"},
             {"actor": {"reference": f"Practitioner/{c['id_medico']}"}, "status": "accepted"},
         ],
-    }
+    })
 
 
 def condition(d):
+    """Condition from a SELECT_DIAGNOSTICO row, CIE-10 coded when it has a code."""
     anulado = d["estado"] == "anulado"
     code = {"text": d["descripcion"]}
     if d.get("codigo_cie10"):
         code["coding"] = [{"system": CIE10_SYSTEM, "code": d["codigo_cie10"],
                            "display": d.get("descripcion_cie10")}]
-    return {
+    return _clean({
         "resourceType": "Condition", "id": str(d["id_diagnostico"]),
         # FHIR forbids clinicalStatus on an entered-in-error condition (con-5).
         "clinicalStatus": None if anulado else {"coding": [{
@@ -127,70 +146,76 @@ def condition(d):
         "subject": {"reference": f"Patient/{d['id_paciente']}"},
         "recordedDate": _text(d["fecha"]),
         "recorder": {"reference": f"Practitioner/{d['id_medico']}"},
-    }
+    })
 
 
-def care_plan(t, d):
-    return {
+def care_plan(t):
+    """CarePlan from a SELECT_TRATAMIENTO row: its author and the diagnosis it addresses."""
+    return _clean({
         "resourceType": "CarePlan", "id": str(t["id_tratamiento"]),
         "status": ESTADO_TRATAMIENTO[t["estado"]], "intent": "plan",
         "description": t["descripcion"],
         "subject": {"reference": f"Patient/{t['id_paciente']}"},
         "period": {"start": _text(t["fecha_inicio"]), "end": _text(t.get("fecha_fin"))},
-        "author": {"reference": f"Practitioner/{d['id_medico']}"},
-        "addresses": [{"reference": f"Condition/{d['id_diagnostico']}"}],
-    }
+        "author": {"reference": f"Practitioner/{t['id_medico']}"},
+        "addresses": [{"reference": f"Condition/{t['id_diagnostico']}"}],
+    })
 
 
-def medication_request(m, t, d):
+def medication_request(m, id_diagnostico):
+    """MedicationRequest from a SELECT_MEDICAMENTO row and the diagnosis of its treatment."""
     via = VIA.get(m["via"])
     route = ({"coding": [{"system": SNOMED, "code": via[0], "display": via[1]}], "text": m["via"]}
              if via else {"text": m["via"]})
     dias = m.get("duracion_dias")
-    return {
+    return _clean({
         "resourceType": "MedicationRequest", "id": str(m["id_medicamento"]),
         "status": ESTADO_MEDICAMENTO[m["estado"]], "intent": "order",
         "medicationCodeableConcept": {"text": m["nombre"]},
         "subject": {"reference": f"Patient/{m['id_paciente']}"},
         "authoredOn": _instant(m["creado_en"]) if m.get("creado_en") else None,
-        "requester": {"reference": f"Practitioner/{d['id_medico']}"},
-        "reasonReference": [{"reference": f"Condition/{d['id_diagnostico']}"}],
-        "basedOn": [{"reference": f"CarePlan/{t['id_tratamiento']}"}],
+        "requester": {"reference": f"Practitioner/{m['id_medico']}"},
+        "reasonReference": [{"reference": f"Condition/{id_diagnostico}"}],
+        "basedOn": [{"reference": f"CarePlan/{m['id_tratamiento']}"}],
         "dosageInstruction": [{"text": f"{m['dosis']} {m['frecuencia']}",
                                "patientInstruction": m.get("indicaciones"), "route": route}],
         "dispenseRequest": {"expectedSupplyDuration": {
             "value": dias, "unit": "días", "system": "http://unitsofmeasure.org", "code": "d"}}
         if dias else None,
-    }
+    })
 
 
-def bundle(timeline, medicos, base_url, zona_horaria="UTC"):
-    """The Bundle of a nested history (the `/historial/paciente/<id>` shape) and its doctors."""
-    zona = ZoneInfo(zona_horaria)
+def full_url(resource):
+    """The absolute address of a resource under /fhir, from URL_PUBLICA (never the Host)."""
+    base = current_app.config["URL_PUBLICA"].rstrip("/")
+    return f"{base}/fhir/{resource['resourceType']}/{resource['id']}"
+
+
+def bundle(timeline, medicos, zona_horaria="UTC"):
+    """The `collection` Bundle of a nested history (the `/historial/paciente/<id>` shape)."""
     resources = [patient(timeline["paciente"])]
     resources += [practitioner(m) for m in medicos]
-    resources += [appointment(c, zona) for c in timeline["citas"]]
+    resources += [appointment(c, zona_horaria) for c in timeline["citas"]]
     for d in timeline["diagnosticos"]:
         resources.append(condition(d))
         for t in d.get("tratamientos", []):
-            resources.append(care_plan(t, d))
-            resources += [medication_request(m, t, d) for m in t.get("medicamentos", [])]
-    base = base_url.rstrip("/") + "/fhir/"
+            resources.append(care_plan(t))
+            resources += [medication_request(m, t["id_diagnostico"])
+                          for m in t.get("medicamentos", [])]
     return {
         "resourceType": "Bundle", "type": "collection",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "entry": [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": _clean(r)}
-                  for r in resources],
+        "entry": [{"fullUrl": full_url(r), "resource": r} for r in resources],
     }
 
 
-MEDICOS_DE = """
-    SELECT `ID_Médico` AS id_medico, Nombre AS nombre, Especialidad AS especialidad,
-           `Teléfono` AS telefono, Licencia AS licencia
-      FROM `Médico`
-     WHERE `ID_Médico` IN (SELECT `ID_Médico` FROM Cita WHERE ID_Paciente = %s
-                           UNION SELECT `ID_Médico` FROM `Diagnóstico` WHERE ID_Paciente = %s)
-     ORDER BY `ID_Médico`
+# Every doctor a reference of the bundle names: of a cita, a diagnosis, a treatment or a drug.
+MEDICOS_DE = SELECT_MEDICO + """
+     WHERE m.`ID_Médico` IN (SELECT `ID_Médico` FROM Cita WHERE ID_Paciente = %s
+                             UNION SELECT `ID_Médico` FROM `Diagnóstico` WHERE ID_Paciente = %s
+                             UNION SELECT `ID_Médico` FROM Tratamiento WHERE ID_Paciente = %s
+                             UNION SELECT `ID_Médico` FROM Medicamento WHERE ID_Paciente = %s)
+     ORDER BY m.`ID_Médico`
 """
 BUNDLE_SCHEMA = {
     "type": "object", "required": ["resourceType", "type", "entry"],
@@ -205,20 +230,27 @@ BUNDLE_SCHEMA = {
 }
 
 
+def everything(id_paciente):
+    """The patient's whole record as a `collection` Bundle: clinical access rules (break-the-
+    glass included), 404 for an unknown patient, one audit row."""
+    check_lectura_clinica(id_paciente)
+    timeline = historialMedico.timeline(id_paciente)
+    medicos = query_all(MEDICOS_DE, (id_paciente,) * 4)
+    auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
+    return bundle(timeline, medicos, current_app.config["ZONA_HORARIA"])
+
+
 @bp.get("/<int:id_paciente>/fhir")
 @autenticado
 @spec(summary="Exportación FHIR R4 del paciente", tags=["pacientes"],
       responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
                                    "application/json": {"schema": BUNDLE_SCHEMA}}}})
 def get_fhir(id_paciente):
-    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition` (CIE-10),
-    `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial."""
-    check_lectura_clinica(id_paciente)
-    timeline = historialMedico.timeline(id_paciente)
-    medicos = query_all(MEDICOS_DE, (id_paciente, id_paciente))
-    auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
-    body = bundle(timeline, medicos, current_app.config["URL_PUBLICA"],
-                  current_app.config["ZONA_HORARIA"])
+    """Bundle `collection` con Patient, Practitioner, Appointment, Condition (CIE-10),
+    CarePlan y MedicationRequest; mismas reglas de acceso y auditoría que el historial. Es
+    la misma respuesta que `GET /fhir/Patient/<id>/$everything`; sus `fullUrl` se resuelven
+    bajo `/fhir`."""
+    body = everything(id_paciente)
     fhir_json = request.accept_mimetypes.best_match(["application/json",
                                                      "application/fhir+json"])
     mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"

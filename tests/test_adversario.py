@@ -119,6 +119,9 @@ CUERPOS = {
     # The doctor has a future cita with the patient: the 409 lists it (without PHI).
     ("DELETE", "/medicos/<int:id_medico>"): None,
     ("POST", "/pacientes"): paciente_nuevo,
+    ("POST", "/fhir/Patient"): lambda e: {
+        "resourceType": "Patient", "name": [{"text": "Nuevo Paciente"}], "gender": "other",
+        "birthDate": "1990-02-02", "telecom": [{"system": "phone", "value": "600 000 000"}]},
     ("PUT", "/pacientes/<int:id_paciente>"): lambda e: {
         **paciente_nuevo(e), "nombre": f"Marta {e.marcas['NOMBRE']}",
         "direccion": e.marcas["DIRECCION"], "alergias": e.marcas["ALERGIA"]},
