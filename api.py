@@ -216,6 +216,9 @@ NOMBRES = frozenset({"nombre"})
 # A password is hashed and never shown, logged or compared as text: any character may be part
 # of it, except a lone surrogate, which has no UTF-8 bytes to hash.
 SECRETOS = frozenset({"password", "password_actual", "password_nueva"})
+# An address is compared in canonical form, which drops surrounding blanks: a tab or newline
+# pasted around it is not part of it, while one inside it still is refused.
+RECORTADOS = frozenset({"correo"})
 PROHIBIDO_LINEA = logs.NO_IMPRIMIBLE
 PROHIBIDO_LIBRE = re.compile("[" + logs.NO_IMPRIMIBLES.replace("\x00-\x1f", "\x00-\x08\x0b-\x1f", 1)
                              + "]")
@@ -229,6 +232,8 @@ def text_problem(campo, value):
     """Why the text `value` of field `campo` is refused (§1 Text), or None when it is fine."""
     if campo in SECRETOS:
         return "contiene caracteres no válidos" if SUSTITUTOS.search(value) else None
+    if campo in RECORTADOS:
+        value = value.strip()
     if not value.isprintable():
         prohibido = PROHIBIDO_LIBRE if campo in TEXTO_LIBRE else PROHIBIDO_LINEA
         if prohibido.search(value):

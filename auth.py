@@ -539,7 +539,8 @@ def check_campos_registro(body, modo):
 
 
 class InvitacionOut(BaseModel):
-    """A patient's one-time sign-up code: shown once, stored only as a digest."""
+    """Código de alta de un paciente, de un solo uso: se muestra una vez y solo se guarda su
+    resumen."""
 
     codigo: str = Field(..., examples=["7K3M-Q9TX-2VHD-8RWN"],
                         description="80 bits aleatorios; válido una vez")

@@ -231,7 +231,7 @@ def _fecha_valida(value):
 
 
 class Formato(Modelo):
-    """`_format`, accepted by every FHIR interaction."""
+    """`_format`, admitido por todas las interacciones FHIR."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
@@ -252,16 +252,16 @@ class Busqueda(Formato):
 
 
 class BusquedaClinica(Busqueda):
-    """A clinical search: by patient."""
+    """Búsqueda clínica: por paciente."""
 
-    PARAMETROS: ClassVar[dict] = {"patient": ("reference", "El paciente (Patient/<id> o <id>)")}
+    PARAMETROS: ClassVar[dict] = {"patient": ("reference", "El paciente (`Patient/<id>` o `<id>`)")}
 
     patient: Optional[str] = Field(None, max_length=300, pattern=REFERENCIA,
-                                   description="Patient/<id> o <id>")
+                                   description="`Patient/<id>` o `<id>`")
 
 
 class BusquedaPatient(Busqueda):
-    """Search parameters of Patient."""
+    """Parámetros de búsqueda de `Patient`."""
 
     PARAMETROS: ClassVar[dict] = {
         "name": ("string", "Inicio de cualquier palabra del nombre, sin distinguir "
@@ -282,7 +282,7 @@ class BusquedaPatient(Busqueda):
 
 
 class BusquedaPractitioner(Busqueda):
-    """Search parameters of Practitioner."""
+    """Parámetros de búsqueda de `Practitioner`."""
 
     PARAMETROS: ClassVar[dict] = {
         "name": ("string", "Inicio de cualquier palabra del nombre"),
@@ -295,7 +295,7 @@ class BusquedaPractitioner(Busqueda):
 
 
 class BusquedaAppointment(BusquedaClinica):
-    """Search parameters of Appointment."""
+    """Parámetros de búsqueda de `Appointment`."""
 
     PARAMETROS: ClassVar[dict] = {
         **BusquedaClinica.PARAMETROS,
@@ -317,7 +317,7 @@ class BusquedaAppointment(BusquedaClinica):
 
 
 class BusquedaCondition(BusquedaClinica):
-    """Search parameters of Condition."""
+    """Parámetros de búsqueda de `Condition`."""
 
     PARAMETROS: ClassVar[dict] = {
         **BusquedaClinica.PARAMETROS,
@@ -328,7 +328,7 @@ class BusquedaCondition(BusquedaClinica):
 
 
 class BusquedaMedicationRequest(BusquedaClinica):
-    """Search parameters of MedicationRequest."""
+    """Parámetros de búsqueda de `MedicationRequest`."""
 
     PARAMETROS: ClassVar[dict] = {**BusquedaClinica.PARAMETROS,
                                   "status": ("token", "Estado FHIR de la prescripción")}
@@ -514,7 +514,7 @@ def metadata(query):
 
 @bp.get("/Patient/<int:id_paciente>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un Patient", responses=respuestas(
+@spec(query=Formato, tags=["fhir"], summary="Leer un `Patient`", responses=respuestas(
     recurso_schema("Patient")))
 def read_patient(id_paciente, query):
     """`pacientes:leer`, o el propio paciente. Queda auditado."""
@@ -531,7 +531,7 @@ GENERO_DE = {v: k for k, v in fhir_export.GENERO.items()}
 
 @bp.get("/Patient")
 @autenticado
-@spec(query=BusquedaPatient, tags=["fhir"], summary="Buscar Patient",
+@spec(query=BusquedaPatient, tags=["fhir"], summary="Buscar `Patient`",
       responses=respuestas(bundle_schema("searchset", "Patient")))
 def search_patient(query):
     """Por `name` (inicio de palabras, sin tildes), `identifier` (documento), `birthdate` y
@@ -570,7 +570,7 @@ def search_patient(query):
 
 
 class NombreFHIR(Modelo):
-    """HumanName: the parts this server keeps (as one `nombre`)."""
+    """`HumanName`: las partes que guarda este servidor (en un solo `nombre`)."""
 
     use: Optional[Literal["usual", "official", "temp", "nickname", "anonymous", "old",
                           "maiden"]] = None
@@ -581,7 +581,7 @@ class NombreFHIR(Modelo):
 
 
 class ContactoFHIR(Modelo):
-    """ContactPoint: one phone and one e-mail are kept."""
+    """`ContactPoint`: se guardan un teléfono y un correo."""
 
     system: Literal["phone", "email"]
     value: str = Field(..., max_length=254)
@@ -591,7 +591,7 @@ class ContactoFHIR(Modelo):
 
 
 class IdentificadorFHIR(Modelo):
-    """Identifier: the patient's `documento`."""
+    """`Identifier`: el `documento` del paciente."""
 
     system: Optional[Literal["urn:historial-medico:documento"]] = None
     value: str = Field(..., max_length=30)
@@ -600,7 +600,7 @@ class IdentificadorFHIR(Modelo):
 
 
 class DireccionFHIR(Modelo):
-    """Address: kept as one line of text (`direccion`)."""
+    """`Address`: se guarda como una línea de texto (`direccion`)."""
 
     use: Optional[Literal["home", "work", "temp", "old", "billing"]] = None
     text: Optional[str] = Field(None, max_length=255)
@@ -612,8 +612,8 @@ class DireccionFHIR(Modelo):
 
 
 class PatientFHIR(Modelo):
-    """Body of POST /fhir/Patient: the Patient elements this server stores; `meta`, `text`,
-    `extension` (and `id`, which the server assigns) are accepted and ignored."""
+    """Cuerpo de `POST /fhir/Patient`: los elementos de `Patient` que guarda este servidor;
+    `meta`, `text`, `extension` (e `id`, que asigna el servidor) se admiten y se ignoran."""
 
     resourceType: Literal["Patient"]
     id: Optional[str] = Field(None, max_length=64, description="Se ignora: lo asigna el servidor")
@@ -672,12 +672,13 @@ def datos_de_patient(body):
 
 @bp.post("/Patient")
 @requiere("pacientes:escribir")
-@spec(body=PatientFHIR, status=201, tags=["fhir"], summary="Crear un Patient",
+@spec(body=PatientFHIR, status=201, tags=["fhir"], summary="Crear un `Patient`",
       responses=respuestas(recurso_schema("Patient"), status=201,
                            errores=(400, 401, 403, 406, 409, 413, 415, 500, 503)))
 def create_patient(body):
-    """Crea el paciente (y su historial) desde un recurso Patient: name, gender, birthDate,
-    telecom (teléfono obligatorio, correo opcional), identifier (→ documento) y address.
+    """Crea el paciente (y su historial) desde un recurso `Patient`: `name`, `gender`,
+    `birthDate`, `telecom` (teléfono obligatorio, correo opcional), `identifier` (→ documento) y
+    `address`.
     Inválido → 400 OperationOutcome con la ruta del problema; documento repetido → 409.
     Responde 201 con el recurso y `Location`."""
     id_paciente = paciente.crear_paciente(datos_de_patient(body))
@@ -691,7 +692,7 @@ def create_patient(body):
 
 @bp.get("/Patient/<int:id_paciente>/$everything")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Todo el historial de un Patient",
+@spec(query=Formato, tags=["fhir"], summary="Todo el historial de un `Patient`",
       responses=respuestas(bundle_schema("collection")))
 def patient_everything(id_paciente, query):
     """El mismo Bundle `collection` que `GET /pacientes/<id>/fhir`: reglas de acceso
@@ -705,7 +706,7 @@ def patient_everything(id_paciente, query):
 
 @bp.get("/Practitioner/<int:id_medico>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un Practitioner",
+@spec(query=Formato, tags=["fhir"], summary="Leer un `Practitioner`",
       responses=respuestas(recurso_schema("Practitioner")))
 def read_practitioner(id_medico, query):
     """El directorio de médicos: cualquier usuario autenticado, como `GET /medicos/<id>`."""
@@ -715,7 +716,7 @@ def read_practitioner(id_medico, query):
 
 @bp.get("/Practitioner")
 @autenticado
-@spec(query=BusquedaPractitioner, tags=["fhir"], summary="Buscar Practitioner",
+@spec(query=BusquedaPractitioner, tags=["fhir"], summary="Buscar `Practitioner`",
       responses=respuestas(bundle_schema("searchset", "Practitioner")))
 def search_practitioner(query):
     """Por `name` (inicio de palabras) e `identifier` (licencia); cualquier usuario
@@ -751,7 +752,7 @@ def appointment(row):
 
 @bp.get("/Appointment/<int:id_cita>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un Appointment",
+@spec(query=Formato, tags=["fhir"], summary="Leer un `Appointment`",
       responses=respuestas(recurso_schema("Appointment")))
 def read_appointment(id_cita, query):
     """Dato clínico: `clinico:leer` y relación asistencial (o su médico, o el paciente)."""
@@ -766,7 +767,7 @@ ESTADO_CITA_DE = {v: k for k, v in fhir_export.ESTADO_CITA.items()}
 
 @bp.get("/Appointment")
 @autenticado
-@spec(query=BusquedaAppointment, tags=["fhir"], summary="Buscar Appointment",
+@spec(query=BusquedaAppointment, tags=["fhir"], summary="Buscar `Appointment`",
       responses=respuestas(bundle_schema("searchset", "Appointment")))
 def search_appointment(query):
     """Por `patient`, `practitioner`, `date` y `status`, por fecha y hora. Sin `patient`, un
@@ -787,7 +788,7 @@ def search_appointment(query):
 
 @bp.get("/Condition/<int:id_diagnostico>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un Condition",
+@spec(query=Formato, tags=["fhir"], summary="Leer un `Condition`",
       responses=respuestas(recurso_schema("Condition")))
 def read_condition(id_diagnostico, query):
     """Un diagnóstico (CIE-10 cuando tiene código): `clinico:leer` y relación asistencial."""
@@ -800,7 +801,7 @@ def read_condition(id_diagnostico, query):
 
 @bp.get("/Condition")
 @autenticado
-@spec(query=BusquedaCondition, tags=["fhir"], summary="Buscar Condition",
+@spec(query=BusquedaCondition, tags=["fhir"], summary="Buscar `Condition`",
       responses=respuestas(bundle_schema("searchset", "Condition")))
 def search_condition(query):
     """Por `patient` y `code` (CIE-10, con o sin punto), los más recientes primero."""
@@ -817,7 +818,7 @@ def search_condition(query):
 
 @bp.get("/CarePlan/<int:id_tratamiento>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un CarePlan",
+@spec(query=Formato, tags=["fhir"], summary="Leer un `CarePlan`",
       responses=respuestas(recurso_schema("CarePlan")))
 def read_care_plan(id_tratamiento, query):
     """Un tratamiento: `clinico:leer` y relación asistencial."""
@@ -830,7 +831,7 @@ def read_care_plan(id_tratamiento, query):
 
 @bp.get("/CarePlan")
 @autenticado
-@spec(query=BusquedaClinica, tags=["fhir"], summary="Buscar CarePlan",
+@spec(query=BusquedaClinica, tags=["fhir"], summary="Buscar `CarePlan`",
       responses=respuestas(bundle_schema("searchset", "CarePlan")))
 def search_care_plan(query):
     """Por `patient`, los más recientes primero."""
@@ -857,7 +858,7 @@ def medication_requests(rows):
 
 @bp.get("/MedicationRequest/<int:id_medicamento>")
 @autenticado
-@spec(query=Formato, tags=["fhir"], summary="Leer un MedicationRequest",
+@spec(query=Formato, tags=["fhir"], summary="Leer un `MedicationRequest`",
       responses=respuestas(recurso_schema("MedicationRequest")))
 def read_medication_request(id_medicamento, query):
     """Una prescripción: `clinico:leer` y relación asistencial."""
@@ -873,7 +874,7 @@ ESTADO_MEDICAMENTO_DE = {v: k for k, v in fhir_export.ESTADO_MEDICAMENTO.items()
 
 @bp.get("/MedicationRequest")
 @autenticado
-@spec(query=BusquedaMedicationRequest, tags=["fhir"], summary="Buscar MedicationRequest",
+@spec(query=BusquedaMedicationRequest, tags=["fhir"], summary="Buscar `MedicationRequest`",
       responses=respuestas(bundle_schema("searchset", "MedicationRequest")))
 def search_medication_request(query):
     """Por `patient` y `status`, los más recientes primero."""

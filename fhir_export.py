@@ -246,8 +246,8 @@ def everything(id_paciente):
       responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
                                    "application/json": {"schema": BUNDLE_SCHEMA}}}})
 def get_fhir(id_paciente):
-    """Bundle `collection` con Patient, Practitioner, Appointment, Condition (CIE-10),
-    CarePlan y MedicationRequest; mismas reglas de acceso y auditoría que el historial. Es
+    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition`
+    (CIE-10), `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial. Es
     la misma respuesta que `GET /fhir/Patient/<id>/$everything`; sus `fullUrl` se resuelven
     bajo `/fhir`."""
     body = everything(id_paciente)

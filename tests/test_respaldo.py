@@ -176,13 +176,12 @@ def test_restore_revokes_sessions_voids_invitations_and_flushes_every_cache(app,
         fresh(app, live, pacientes=5)
         cnx = server_connection(app.config, live)
         cur = cnx.cursor()
-        # The invitation table another branch adds, as the restore expects to find it.
-        cur.execute("CREATE TABLE Invitacion (ID_Invitacion INT AUTO_INCREMENT PRIMARY KEY, "
-                    "ID_Paciente INT NOT NULL, Codigo_Hash CHAR(64) NOT NULL, "
-                    "Expira_En DATETIME NOT NULL, Usada_En DATETIME NULL)")
+        cur.execute("SELECT MIN(ID_Paciente) FROM Paciente")
+        id_paciente = cur.fetchone()[0]
         cur.execute("INSERT INTO Invitacion (ID_Paciente, Codigo_Hash, Expira_En, Usada_En) VALUES "
-                    "(1, REPEAT('a', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, NULL), "
-                    "(1, REPEAT('b', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, UTC_TIMESTAMP())")
+                    "(%s, REPEAT('a', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, NULL), "
+                    "(%s, REPEAT('b', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, UTC_TIMESTAMP())",
+                    (id_paciente, id_paciente))
         cur.execute("SELECT `ID_Médico` FROM `Médico` WHERE Licencia = 'DEMO-0001'")
         id_medico = cur.fetchone()[0]
         backup = tmp_path / "vivo.sql.gz"
