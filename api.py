@@ -562,8 +562,10 @@ línea o de párrafo ni sustitutos sueltos (`\\ud800`). Los campos de texto libr
 (`descripcion`, `motivo`, `antecedentes`, `alergias`, `indicaciones`, `direccion`) admiten \
 además saltos de línea `\\n` y tabuladores; el retorno de carro `\\r` no se admite en \
 ninguno. Todo `nombre` debe contener al menos una letra. Las contraseñas, que sólo se guardan \
-como hash, admiten cualquier carácter salvo un sustituto suelto. Incumplirlo es 400 \
-`validacion`, con `detalles` nombrando cada campo (`paciente.nombre`, `permisos.0`).
+como hash, admiten cualquier carácter salvo un sustituto suelto. Un `correo` se compara en \
+forma canónica, sin los blancos que lo rodeen (espacios, tabuladores, saltos de línea); dentro \
+de él tampoco se admiten. Incumplirlo es 400 `validacion`, con `detalles` nombrando cada campo \
+(`paciente.nombre`, `permisos.0`).
 - **Cursores**: opacos; uno que no haya creado la API (o cuyos valores no tengan el tipo de la \
 columna de orden) es 400 `validacion` en el campo `cursor`.
 - **`X-Motivo-Acceso`** se lee como UTF-8; si no es UTF-8 válido o contiene caracteres de \

@@ -253,8 +253,9 @@ def get_rol(id_rol):
 def create_rol(body):
     """Permisos del catálogo (`GET /permisos`); uno desconocido → 400; uno que usted no
     tiene → 403. Nombre repetido → 409, también en su forma canónica (sin mayúsculas,
-    tildes, caracteres invisibles ni letras confundibles: `admin\\u00ad` o `аdmin` con
-    `а` cirílica chocan con `admin`)."""
+    tildes, espacios sobrantes ni letras confundibles: `ADMIN` o `аdmin` con `а` cirílica
+    chocan con `admin`). Un nombre con caracteres invisibles (`admin\\u00ad`) no llega a
+    compararse: es 400 `validacion`, como todo texto con ellos."""
     check_sin_escalada(body.permisos, "Ese rol")
 
     def run():

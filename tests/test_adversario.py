@@ -119,12 +119,6 @@ CUERPOS = {
     # The doctor has a future cita with the patient: the 409 lists it (without PHI).
     ("DELETE", "/medicos/<int:id_medico>"): None,
     ("POST", "/pacientes"): paciente_nuevo,
-    ("POST", "/pacientes/<int:id_paciente>/invitacion"): None,
-    ("POST", "/fhir/Patient"): lambda e: {"resourceType": "Patient",
-                                          "name": [{"family": "Nueva", "given": ["Ana"]}],
-                                          "gender": "female", "birthDate": "1990-01-01",
-                                          "telecom": [{"system": "phone",
-                                                       "value": "600000000"}]},
     ("POST", "/fhir/Patient"): lambda e: {
         "resourceType": "Patient", "name": [{"text": "Nuevo Paciente"}], "gender": "other",
         "birthDate": "1990-02-02", "telecom": [{"system": "phone", "value": "600 000 000"}]},
