@@ -15,7 +15,7 @@ from flask import current_app
 import citas
 import clinico
 import db
-from auth import hash_password
+from auth import crear_invitacion, hash_password
 from paciente import normalize, prefijos
 
 DEMO_PASSWORD = "Demo2024!seguro"
@@ -307,10 +307,13 @@ def run(pacientes, medicos, semilla, reiniciar=False):
     click.echo(f"Creados: {n_pacientes} pacientes, {n_medicos} médicos, {n_total} citas, "
                f"{n_diagnosticos + len(CASOS_PACIENTE_DEMO)} diagnósticos.")
     imprimir_usuarios()
-    # Invitaciones (otra rama): aquí se creará e imprimirá el código de invitación de
-    # id_invitado, la segunda paciente de demostración, que todavía no tiene usuario.
-    click.echo(f"  Paciente sin usuario (para probar una invitación): Lucía Invitada, "
-               f"id {id_invitado}.")
+    # Only the hash of a code is stored, so it can be shown once: here, when it is issued.
+    codigo, expira = crear_invitacion(id_invitado)
+    click.echo(f"Invitación de Lucía Invitada (paciente {id_invitado}, todavía sin usuario): "
+               f"código {codigo}, válido hasta {expira:%Y-%m-%d %H:%M} UTC.")
+    click.echo('  Se canjea con POST /auth/registro {"codigo": "%s", "fecha_nacimiento": '
+               '"1992-09-30", "correo": ..., "password": ...}; otra invitación: '
+               'POST /pacientes/%s/invitacion como recepcionista.' % (codigo, id_invitado))
 
 
 def imprimir_usuarios():

@@ -1,6 +1,8 @@
 """`flask --app app demo`: once only (a second run adds nothing and says so), `--reiniciar`
 rebuilds it, and each demo login sees real data at once."""
 
+import re
+
 import pytest
 
 from esquema import app_on, flask_cli, scratch_database, server_connection, table_contents
@@ -106,3 +108,30 @@ def test_each_demo_login_sees_data_at_once(app, demo_db):
         headers, _ = login("admin@demo.local")
         assert len(client.get("/usuarios", headers=headers).get_json()["datos"]) == 4
         assert client.get("/pacientes?q=lucia", headers=headers).get_json()["datos"]
+
+
+def test_demo_prints_an_invitation_that_signs_up_its_patient_once(app, demo_db):
+    result = flask_cli(demo_db, "demo", "--pacientes", "5", "--medicos", "1")
+    assert result.returncode == 0, result.stderr
+    found = re.search(r'"codigo": "([A-Z0-9-]+)", "fecha_nacimiento": "(\d{4}-\d\d-\d\d)"',
+                      result.stdout)
+    assert found, result.stdout
+    codigo, nacimiento = found.groups()
+    with app_on(demo_db) as demo_app:
+        client = demo_app.test_client()
+        body = {"codigo": codigo, "fecha_nacimiento": nacimiento,
+                "correo": "lucia.invitada@demo.local", "password": DEMO_PASSWORD}
+        response = client.post("/auth/registro", json=body)
+        assert response.status_code == 201, response.get_json()
+        usuario = response.get_json()["usuario"]
+        assert usuario["rol"] == "paciente"
+        again = client.post("/auth/registro", json={**body, "correo": "otra@demo.local"})
+        assert again.status_code == 400 and again.get_json()["codigo"] == "codigo_invalido"
+    cnx = server_connection(app.config, demo_db)
+    cur = cnx.cursor()
+    cur.execute("SELECT p.Nombre, COUNT(*) FROM Usuario u JOIN Paciente p USING (ID_Paciente) "
+                "WHERE u.Correo LIKE 'lucia.invitada@%' GROUP BY p.Nombre")
+    assert cur.fetchall() == [("Lucía Invitada", 1)]
+    cur.execute("SELECT COUNT(*) FROM Usuario WHERE Correo = 'otra@demo.local'")
+    assert cur.fetchone()[0] == 0
+    cnx.close()

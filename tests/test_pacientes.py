@@ -71,7 +71,8 @@ def test_create_writes_patient_prefixes_historial_and_audit(client, database, re
     assert audit == {"Accion": "crear", "Recurso": "paciente", "ID_Usuario": recepcion.id_usuario}
 
 
-MANANA = (date.today() + timedelta(days=1)).isoformat()
+# Two days ahead: still in the future if the run crosses midnight after collecting this table.
+PASADO_MANANA = (date.today() + timedelta(days=2)).isoformat()
 
 
 @pytest.mark.parametrize("cambios, campos", [
@@ -80,7 +81,7 @@ MANANA = (date.today() + timedelta(days=1)).isoformat()
     ({"nombre": "x" * 101}, ["nombre"]),
     ({"nombre": None}, ["nombre"]),
     ({"fecha_nacimiento": "1899-12-31"}, ["fecha_nacimiento"]),
-    ({"fecha_nacimiento": MANANA}, ["fecha_nacimiento"]),
+    ({"fecha_nacimiento": PASADO_MANANA}, ["fecha_nacimiento"]),
     ({"fecha_nacimiento": "15/03/1990"}, ["fecha_nacimiento"]),
     ({"genero": "masculino"}, ["genero"]),
     ({"telefono": "123456"}, ["telefono"]),
