@@ -178,6 +178,8 @@ def test_restore_revokes_sessions_voids_invitations_and_flushes_every_cache(app,
         cur = cnx.cursor()
         cur.execute("SELECT MIN(ID_Paciente) FROM Paciente")
         id_paciente = cur.fetchone()[0]
+        # The demo issues one invitation of its own; only these two are counted below.
+        cur.execute("DELETE FROM Invitacion")
         cur.execute("INSERT INTO Invitacion (ID_Paciente, Codigo_Hash, Expira_En, Usada_En) VALUES "
                     "(%s, REPEAT('a', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, NULL), "
                     "(%s, REPEAT('b', 64), UTC_TIMESTAMP() + INTERVAL 7 DAY, UTC_TIMESTAMP())",
