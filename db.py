@@ -115,7 +115,8 @@ class Conexion(CMySQLConnection):
     """mysql-connector's C-extension connection with a lean loop for whole result sets.
 
     9.7.0's get_rows() walks every cell of every row in Python to find VECTOR columns, even
-    when the result has none: 40 % of the time of an 800-row medical history. When none of
+    when the result has none (bench/ measures what that costs). tests/test_conexion.py pins
+    the private members used here. When none of
     the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
     the rows the C extension has already converted are taken as they come; anything else
     goes to the driver's own code.
@@ -134,8 +135,8 @@ class Conexion(CMySQLConnection):
             while row:
                 rows.append(row)
                 row = fetch_row()
-            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns
-            # (the cursor has it already): 19 tuples for a patient row, for nothing.
+            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns:
+            # the cursor has it already.
             eof = {"status_flag": self._server_status,
                    "warning_count": self._cmysql.st_warning_count()}
         except MySQLInterfaceError as err:
