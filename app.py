@@ -128,6 +128,7 @@ def create_app(config=None):
     setup_logging(app.config)
 
     register_error_handlers(app)
+    db.register(app)
     CORS(app, origins=app.config["CORS_ORIGINS"], expose_headers=["ETag", "Link", "Location",
          "X-Request-ID", "Retry-After"], allow_headers=["Authorization", "Content-Type",
          "If-Match", "X-Request-ID", "X-Motivo-Acceso"], max_age=600)
@@ -158,6 +159,7 @@ def create_app(config=None):
                    diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export,
                    fhir_api):
         app.register_blueprint(module.bp)
+    auditoria.register(app)
     register_operations(app)
     metricas.register(app)
 

@@ -2,14 +2,20 @@
 
 import functools
 import ipaddress
+import logging
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Optional
 
 from flask import Blueprint, current_app, g, has_request_context, request
+from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, model_validator
 
 from api import Lista, Orden, Pagina, page, spec
-from db import execute, query_all, query_one
+from db import execute, is_unavailable, query_all, query_one
+from errors import acceso_denegado
+
+# The logger errors.py used when the audit of a 403 lived there; kept so log filters still match.
+log = logging.getLogger("historial.errors")
 
 bp = Blueprint("auditoria", __name__, url_prefix="/auditoria")
 
@@ -84,8 +90,22 @@ def paciente_nombrado():
     return None
 
 
-def auditar_denegado():
+def register(app):
+    """Audit every 403 the app answers (errors.py sends the signal, this module records)."""
+    acceso_denegado.connect(auditar_denegado, sender=app)
+
+
+def auditar_denegado(sender=None):
     """Record a refused access (403) of the current request, under the patient it named."""
+    try:
+        _auditar_denegado()
+    except db_errors.Error as exc:
+        # The refusal still answers 403; the lost audit row is logged instead.
+        g.db_broken = g.get("db_broken") or is_unavailable(exc)
+        log.error("no se pudo auditar el acceso denegado a %s", request.path)
+
+
+def _auditar_denegado():
     view_args = request.view_args or {}
     id_recurso = next(iter(view_args.values()), None)
     recurso = (request.blueprint or request.path.strip("/").split("/")[0] or "raiz")

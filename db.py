@@ -1,5 +1,6 @@
 """The per-process connection pool, the connection lent to each request, and SQL helpers."""
 
+import logging
 import os
 import queue
 import threading
@@ -15,7 +16,9 @@ from mysql.connector.connection_cext import CMySQLConnection
 from mysql.connector.constants import FieldType
 
 from config import parse_nodos
-from errors import ApiError
+from errors import ApiError, error_interno, error_response
+
+log = logging.getLogger("historial.errors")
 
 # Errors meaning the server or the link is gone (not a bad statement): answer 503 and drop
 # the connection instead of lending it again.
@@ -561,6 +564,20 @@ def is_deadlock(err):
 def is_lock_timeout(err):
     """True when a lock wait timed out (the transaction is rolled back by `transaction()`)."""
     return isinstance(err, errors.DatabaseError) and err.errno == errorcode.ER_LOCK_WAIT_TIMEOUT
+
+
+def register(app):
+    """Answer a database outage with 503 and mark the request's connection as broken."""
+    def handle_db_error(err):
+        if not is_unavailable(err):
+            return error_interno()
+        g.db_broken = True
+        log.warning("base de datos no disponible: %s", type(err).__name__)
+        err = DatabaseUnavailable()
+        return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+
+    app.register_error_handler(errors.Error, handle_db_error)
+    app.register_error_handler(MySQLInterfaceError, handle_db_error)
 
 
 def is_unavailable(err):
