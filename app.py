@@ -152,12 +152,12 @@ def create_app(config=None):
     migraciones.register(app)
     app.teardown_appcontext(db.close_db)
 
-    import auditoria, auth, citas, cie10, diagnosticos, fhir_export, historialMedico  # noqa: E401
-    import medicamentos, medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
-    import fhir_api
+    import auditoria, auth, citas, cie10, consulta_auditoria, diagnosticos  # noqa: E401
+    import fhir_api, fhir_export, historialMedico, medicamentos, medicos  # noqa: E401
+    import paciente, roles, tratamientos, usuarios  # noqa: E401
     for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export,
-                   fhir_api):
+                   diagnosticos, tratamientos, medicamentos, cie10, consulta_auditoria,
+                   fhir_export, fhir_api):
         app.register_blueprint(module.bp)
     auditoria.register(app)
     register_operations(app)
