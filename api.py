@@ -17,7 +17,7 @@ from typing import Generic, Optional, TypeVar
 from urllib.parse import quote, urlencode
 
 import orjson
-from flask import current_app, g, request
+from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter

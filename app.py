@@ -128,6 +128,7 @@ def create_app(config=None):
     setup_logging(app.config)
 
     register_error_handlers(app)
+    db.register(app)
     CORS(app, origins=app.config["CORS_ORIGINS"], expose_headers=["ETag", "Link", "Location",
          "X-Request-ID", "Retry-After"], allow_headers=["Authorization", "Content-Type",
          "If-Match", "X-Request-ID", "X-Motivo-Acceso"], max_age=600)
@@ -151,13 +152,14 @@ def create_app(config=None):
     migraciones.register(app)
     app.teardown_appcontext(db.close_db)
 
-    import auditoria, auth, citas, cie10, diagnosticos, fhir_export, historialMedico  # noqa: E401
-    import medicamentos, medicos, paciente, roles, tratamientos, usuarios  # noqa: E401
-    import fhir_api
+    import auditoria, auth, citas, cie10, consulta_auditoria, diagnosticos  # noqa: E401
+    import fhir_api, fhir_export, historialMedico, medicamentos, medicos  # noqa: E401
+    import paciente, roles, tratamientos, usuarios  # noqa: E401
     for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, auditoria, fhir_export,
-                   fhir_api):
+                   diagnosticos, tratamientos, medicamentos, cie10, consulta_auditoria,
+                   fhir_export, fhir_api):
         app.register_blueprint(module.bp)
+    auditoria.register(app)
     register_operations(app)
     metricas.register(app)
 

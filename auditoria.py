@@ -1,17 +1,16 @@
-"""The audit trail: `auditar(...)` writes one row; `/auditoria` reads them (never changes them)."""
+"""The audit trail: `auditar(...)` writes one row (consulta_auditoria.py serves `/auditoria`)."""
 
-import functools
 import ipaddress
-from datetime import date, datetime, time, timedelta
-from typing import Literal, Optional
+import logging
 
-from flask import Blueprint, current_app, g, has_request_context, request
-from pydantic import BaseModel, Field, model_validator
+from flask import current_app, g, has_request_context, request
+from mysql.connector import errors as db_errors
 
-from api import Lista, Orden, Pagina, page, spec
-from db import execute, query_all, query_one
+from db import execute, is_unavailable
+from errors import acceso_denegado
 
-bp = Blueprint("auditoria", __name__, url_prefix="/auditoria")
+# The logger errors.py used when the audit of a 403 lived there; kept so log filters still match.
+log = logging.getLogger("historial.errors")
 
 ACCIONES = ("leer", "crear", "actualizar", "anular", "login_ok", "login_fallido", "logout",
             "denegado", "acceso_emergencia")
@@ -21,18 +20,6 @@ INSERT_AUDITORIA = """
                            ID_Paciente, IP, ID_Solicitud, Motivo)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
-
-SELECT_AUDITORIA = """
-    SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, a.ID_Usuario AS id_usuario,
-           a.Nombre_Usuario AS nombre_usuario, a.Rol AS rol, a.Accion AS accion,
-           a.Recurso AS recurso, a.ID_Recurso AS id_recurso, a.ID_Paciente AS id_paciente,
-           a.IP AS ip, a.ID_Solicitud AS id_solicitud, a.Motivo AS motivo
-      FROM Auditoria a
-"""
-
-# Newest first; the id follows insertion order, so it is the cursor and the sort key.
-ORDEN = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
-
 
 def direccion_cliente():
     """The client's address: the socket's, or the one PROXIES_CONFIABLES trusted hops report.
@@ -84,91 +71,24 @@ def paciente_nombrado():
     return None
 
 
-def auditar_denegado():
+def register(app):
+    """Audit every 403 the app answers (errors.py sends the signal, this module records)."""
+    acceso_denegado.connect(auditar_denegado, sender=app)
+
+
+def auditar_denegado(sender=None):
     """Record a refused access (403) of the current request, under the patient it named."""
+    try:
+        _auditar_denegado()
+    except db_errors.Error as exc:
+        # The refusal still answers 403; the lost audit row is logged instead.
+        g.db_broken = g.get("db_broken") or is_unavailable(exc)
+        log.error("no se pudo auditar el acceso denegado a %s", request.path)
+
+
+def _auditar_denegado():
     view_args = request.view_args or {}
     id_recurso = next(iter(view_args.values()), None)
     recurso = (request.blueprint or request.path.strip("/").split("/")[0] or "raiz")
     auditar("denegado", recurso, id_recurso, id_paciente=paciente_nombrado(),
             motivo=f"{request.method} {request.path}"[:500])
-
-
-class FiltroAuditoria(Pagina):
-    """Filtros de GET /auditoria (todos opcionales, combinados con Y)."""
-
-    id_usuario: Optional[int] = Field(None, ge=1)
-    id_paciente: Optional[int] = Field(None, ge=1)
-    accion: Optional[Literal[ACCIONES]] = None
-    desde: Optional[date] = Field(None, description="Desde este día (UTC), incluido")
-    hasta: Optional[date] = Field(None, description="Hasta este día (UTC), incluido")
-
-    @model_validator(mode="after")
-    def rango_valido(self):
-        if self.desde and self.hasta and self.desde > self.hasta:
-            raise ValueError("desde no puede ser posterior a hasta")
-        return self
-
-
-class AuditoriaOut(BaseModel):
-    """Una fila de la auditoría."""
-
-    id_auditoria: int
-    fecha: datetime
-    id_usuario: Optional[int]
-    nombre_usuario: Optional[str] = Field(None, description="Nombre del usuario en el momento "
-                                                            "del acceso")
-    rol: Optional[str] = Field(None, description="Rol del usuario en el momento del acceso")
-    accion: Literal[ACCIONES]
-    recurso: str
-    id_recurso: Optional[str]
-    id_paciente: Optional[int]
-    ip: Optional[str]
-    id_solicitud: Optional[str]
-    motivo: Optional[str]
-
-
-def filtros(query):
-    """WHERE conditions and params of the query's filters (fixed SQL, values as params)."""
-    sql, params = "", []
-    for campo, columna in (("id_usuario", "a.ID_Usuario"), ("id_paciente", "a.ID_Paciente"),
-                           ("accion", "a.Accion")):
-        if getattr(query, campo) is not None:
-            sql += f" AND {columna} = %s"
-            params.append(getattr(query, campo))
-    if query.desde is not None:
-        sql += " AND a.Fecha >= %s"
-        params.append(datetime.combine(query.desde, time()))
-    if query.hasta is not None:
-        sql += " AND a.Fecha < %s"
-        params.append(datetime.combine(query.hasta + timedelta(days=1), time()))
-    return sql, params
-
-
-def solo_auditores(view):
-    """`requiere("auditoria:leer")`, looked up per request because auth imports this module."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        from auth import requiere
-
-        return requiere("auditoria:leer")(view)(*args, **kwargs)
-
-    wrapper._auth = "auditoria:leer"
-    return wrapper
-
-
-@bp.get("")
-@solo_auditores
-@spec(query=FiltroAuditoria, responses={200: Lista[AuditoriaOut]}, tags=["auditoria"],
-      summary="Consultar el registro de auditoría")
-def list_auditoria(query):
-    """Del más reciente al más antiguo, filtrable por usuario, paciente, acción y días
-    (`desde`/`hasta`, UTC, incluidos). Ningún endpoint modifica ni borra estas filas."""
-    where, params = filtros(query)
-    after_sql, after_params = ORDEN.after(query.cursor)
-    rows = query_all(SELECT_AUDITORIA + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN.order_by() + " LIMIT %s", params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Auditoria a WHERE TRUE" + where,
-                          params)["n"]
-    return page(rows, query, ORDEN, total=total)

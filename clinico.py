@@ -7,7 +7,7 @@ The nested history (`historialMedico`) can reuse the SELECTs and models from her
 from datetime import date, datetime, timedelta
 from typing import Literal, Optional
 
-from flask import current_app, g, request
+from flask import current_app, g
 from pydantic import BaseModel, Field
 
 from api import with_etag

@@ -1,5 +1,6 @@
 """The per-process connection pool, the connection lent to each request, and SQL helpers."""
 
+import logging
 import os
 import queue
 import threading
@@ -15,7 +16,9 @@ from mysql.connector.connection_cext import CMySQLConnection
 from mysql.connector.constants import FieldType
 
 from config import parse_nodos
-from errors import ApiError
+from errors import ApiError, error_interno, error_response
+
+log = logging.getLogger("historial.errors")
 
 # Errors meaning the server or the link is gone (not a bad statement): answer 503 and drop
 # the connection instead of lending it again.
@@ -115,7 +118,8 @@ class Conexion(CMySQLConnection):
     """mysql-connector's C-extension connection with a lean loop for whole result sets.
 
     9.7.0's get_rows() walks every cell of every row in Python to find VECTOR columns, even
-    when the result has none: 40 % of the time of an 800-row medical history. When none of
+    when the result has none (bench/ measures what that costs). tests/test_conexion.py pins
+    the private members used here. When none of
     the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
     the rows the C extension has already converted are taken as they come; anything else
     goes to the driver's own code.
@@ -134,8 +138,8 @@ class Conexion(CMySQLConnection):
             while row:
                 rows.append(row)
                 row = fetch_row()
-            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns
-            # (the cursor has it already): 19 tuples for a patient row, for nothing.
+            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns:
+            # the cursor has it already.
             eof = {"status_flag": self._server_status,
                    "warning_count": self._cmysql.st_warning_count()}
         except MySQLInterfaceError as err:
@@ -560,6 +564,20 @@ def is_deadlock(err):
 def is_lock_timeout(err):
     """True when a lock wait timed out (the transaction is rolled back by `transaction()`)."""
     return isinstance(err, errors.DatabaseError) and err.errno == errorcode.ER_LOCK_WAIT_TIMEOUT
+
+
+def register(app):
+    """Answer a database outage with 503 and mark the request's connection as broken."""
+    def handle_db_error(err):
+        if not is_unavailable(err):
+            return error_interno()
+        g.db_broken = True
+        log.warning("base de datos no disponible: %s", type(err).__name__)
+        err = DatabaseUnavailable()
+        return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+
+    app.register_error_handler(errors.Error, handle_db_error)
+    app.register_error_handler(MySQLInterfaceError, handle_db_error)
 
 
 def is_unavailable(err):

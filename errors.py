@@ -2,11 +2,15 @@
 
 import logging
 
-from flask import g, jsonify, request
-from mysql.connector import errors as db_errors
+from blinker import Namespace
+from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("historial.errors")
+
+# Sent when a 403 is answered: auditoria.register connects the audit of the refusal, so this
+# module needs neither the database nor the audit.
+acceso_denegado = Namespace().signal("acceso_denegado")
 
 CODIGOS_HTTP = {
     400: ("json_invalido", "El cuerpo no es JSON válido"),
@@ -80,21 +84,19 @@ def error_response(status, codigo, mensaje, detalles=None, headers=None):
     return response
 
 
+def error_interno():
+    """Log the exception being handled and answer the 500 shape (nothing of it leaks)."""
+    log.exception("error no controlado en %s %s", request.method, request.path)
+    return error_response(500, "error_interno", CODIGOS_HTTP[500][1])
+
+
 def register_error_handlers(app):
-    """Turn ApiError, HTTP errors, database outages and bugs into the JSON shape."""
-    import db
+    """Turn ApiError, HTTP errors and bugs into the JSON shape (db.register adds outages)."""
 
     @app.errorhandler(ApiError)
     def handle_api_error(err):
         if err.status == 403:
-            from auditoria import auditar_denegado
-
-            try:
-                auditar_denegado()
-            except db_errors.Error as exc:
-                # The refusal still answers 403; the lost audit row is logged instead.
-                g.db_broken = g.get("db_broken") or db.is_unavailable(exc)
-                log.error("no se pudo auditar el acceso denegado a %s", request.path)
+            acceso_denegado.send(current_app._get_current_object())
         return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
 
     @app.errorhandler(HTTPException)
@@ -109,9 +111,4 @@ def register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(err):
-        if db.is_unavailable(err):
-            g.db_broken = True
-            log.warning("base de datos no disponible: %s", type(err).__name__)
-            return handle_api_error(db.DatabaseUnavailable())
-        log.exception("error no controlado en %s %s", request.method, request.path)
-        return error_response(500, "error_interno", CODIGOS_HTTP[500][1])
+        return error_interno()

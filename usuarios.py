@@ -18,7 +18,7 @@ nobody changes their own links.
 from typing import Annotated, Optional
 
 from flask import Blueprint, current_app, g
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar

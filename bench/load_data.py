@@ -368,10 +368,6 @@ def main():
     ensure(a.db, a.pacientes, a.medicos, a.citas, a.diagnosticos)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def warm(name, pool_mib=4096):
     """Give InnoDB room for the whole data set and read every index of it once, so that no
     measurement pays for cold pages another one did not. Returns the old buffer pool size
@@ -409,3 +405,7 @@ def restore_pool(name, size):
     cnx = mysql.connector.connect(**db.connect_args(bench_config(name)))
     cnx.cursor().execute(f"SET GLOBAL innodb_buffer_pool_size = {int(size)}")
     cnx.close()
+
+
+if __name__ == "__main__":
+    main()
