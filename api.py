@@ -109,11 +109,16 @@ ORJSON_OPTIONS = (orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICR
                   | orjson.OPT_NON_STR_KEYS)
 
 
+def dumps_fragment(obj):
+    """`obj` as the JSON bytes of the API (for an orjson.Fragment inside a later response)."""
+    return orjson.dumps(obj, default=_json_default, option=ORJSON_OPTIONS)
+
+
 class JSONProvider(DefaultJSONProvider):
     """Dates as YYYY-MM-DD, times as HH:MM, timestamps as UTC ISO 8601 with Z, UTF-8 text."""
 
     def dumps(self, obj, **kwargs):
-        return orjson.dumps(obj, default=_json_default, option=ORJSON_OPTIONS).decode()
+        return dumps_fragment(obj).decode()
 
     def response(self, *args, **kwargs):
         obj = self._prepare_response_obj(args, kwargs)

@@ -93,8 +93,10 @@ class Cache(flask_caching.Cache):
         return False if key is None else super().delete(key)
 
 
-# Rows that every authenticated user may read alike (never a response of one user), kept
-# briefly; SimpleCache is per process, so several workers need CACHE_REDIS_URL.
+# Rows that every authenticated user may read alike, and history bodies that are the same for
+# every reader allowed to see them (served only after that reader's own check), never a
+# response of one user; SimpleCache is per process (a history key carries its version, so a
+# write reaches every worker at once; other rows live briefly, or use CACHE_REDIS_URL).
 cache = Cache()
 
 

@@ -237,8 +237,10 @@ def crear_medicos(n, rng, pools):
         (antes,))][:n]
 
 
-# Rows that `--reiniciar` keeps: the schema's seeds, the catalogue and the bookkeeping.
-TABLAS_CONSERVADAS = {"Rol", "Rol_Permiso", "CIE10", "Migracion", "Generacion_Cache"}
+# Rows that `--reiniciar` keeps: the schema's seeds, the catalogue and the bookkeeping (history
+# versions only grow, so no cached history body can match a rebuilt patient).
+TABLAS_CONSERVADAS = {"Rol", "Rol_Permiso", "CIE10", "Migracion", "Generacion_Cache",
+                      "Version_Historia"}
 
 
 def contar():

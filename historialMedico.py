@@ -1,13 +1,19 @@
 """The medical history of a patient: the nested timeline and antecedentes.
 
-The timeline costs the same five SELECTs whatever the record size (patient with historial,
-citas, diagnósticos, tratamientos, medicamentos — each filtered by ID_Paciente on its own
-index); the levels are nested in Python, never with a query per row.
+The timeline is five SELECTs whatever the record size (patient with historial, citas,
+diagnósticos, tratamientos, medicamentos — each filtered by ID_Paciente on its own index),
+nested in Python, never with a query per row. Its citas and diagnoses are also kept already
+serialised in the cache under the patient's Version_Historia, which triggers bump in the
+transaction of every write that changes them (migration 0004): a read costs the patient's row
+(demographics, `edad` and antecedentes are always read fresh), the access check and the audit
+row, whatever the length of the history. A new version is a new key in every worker at once;
+a restore flushes the cache (db.Cache).
 """
 
 from datetime import date
 from typing import Optional
 
+import orjson
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
@@ -19,7 +25,8 @@ from auth import (autenticado, check_escritura_clinica, check_lectura_clinica,
 from citas import SELECT_CITA, CitaOut, publica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
                      MedicamentoOut, TratamientoOut, hoy, publico, publicos, respuesta)
-from db import execute, query_all, query_one, transaction
+from api import dumps_fragment
+from db import cache, execute, query_all, query_one, transaction
 from errors import no_encontrado
 
 bp = Blueprint("historialMedico", __name__, url_prefix="/historial")
@@ -34,11 +41,17 @@ SELECT_HISTORIAL = """
 PACIENTE_E_HISTORIAL = f"""
     SELECT {paciente.COLUMNAS}, h.ID_Historial AS _id_historial,
            h.Fecha_Creacion AS _fecha_creacion, h.Antecedentes AS _antecedentes,
-           h.Version AS _version_historial
+           h.Version AS _version_historial, COALESCE(v.Version, 0) AS _version_historia
       FROM Paciente p
       LEFT JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente
+      LEFT JOIN Version_Historia v ON v.ID_Paciente = p.ID_Paciente
      WHERE p.ID_Paciente = %s
 """
+
+VERSION_HISTORIA = "SELECT Version AS v FROM Version_Historia WHERE ID_Paciente = %s"
+# A body outlives its version only in memory: the next write makes a new key, and this bounds
+# how long an unused one stays.
+HISTORIA_CACHE_S = 600
 
 
 # ---------------------------------------------------------------------------
@@ -121,9 +134,8 @@ def anidar(citas, diagnosticos, tratamientos, medicamentos):
     return [publica(c) for c in citas], diagnosticos
 
 
-def cargar_timeline(id_paciente):
-    """The nested history of a patient and its historial's version (no access check, no
-    audit), or 404. Five statements whatever the record size."""
+def cargar_paciente(id_paciente):
+    """The PACIENTE_E_HISTORIAL row and the `historial` object (None without one), or 404."""
     row = query_one(PACIENTE_E_HISTORIAL, (id_paciente,))
     if row is None:
         raise no_encontrado("Paciente")
@@ -132,15 +144,43 @@ def cargar_timeline(id_paciente):
         historial = {"id_historial": row["_id_historial"], "id_paciente": id_paciente,
                      "fecha_creacion": row["_fecha_creacion"],
                      "antecedentes": row["_antecedentes"]}
-    citas, diagnosticos = anidar(*(query_all(sql, (id_paciente,)) for sql in TIMELINE_SQL))
+    return row, historial
+
+
+def cuerpo_timeline(id_paciente, version):
+    """The citas and diagnoses of a patient as orjson fragments, from the cache under
+    `version` (the patient's Version_Historia) or read and cached. A miss reads the version
+    again with the four levels in one snapshot and caches under that one, so a key never holds
+    a body older than its version."""
+    fragments = cache.get(f"historia:{id_paciente}:{version}")
+    if fragments is None:
+        with transaction():
+            row = query_one(VERSION_HISTORIA, (id_paciente,))
+            version = row["v"] if row else 0
+            citas, diagnosticos = anidar(*(query_all(sql, (id_paciente,))
+                                           for sql in TIMELINE_SQL))
+        fragments = (dumps_fragment(citas), dumps_fragment(diagnosticos))
+        cache.set(f"historia:{id_paciente}:{version}", fragments, timeout=HISTORIA_CACHE_S)
+    return [orjson.Fragment(f) for f in fragments]
+
+
+def cargar_timeline(id_paciente):
+    """The nested history of a patient (citas and diagnoses as orjson fragments) and its
+    historial's version, without access check or audit; or 404."""
+    row, historial = cargar_paciente(id_paciente)
+    citas, diagnosticos = cuerpo_timeline(id_paciente, row["_version_historia"])
     datos = {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
              "diagnosticos": diagnosticos}
     return datos, row["_version_historial"]
 
 
 def timeline(id_paciente):
-    """The nested history of a patient (no access check, no audit): the FHIR export's source."""
-    return cargar_timeline(id_paciente)[0]
+    """The nested history of a patient as plain objects (no access check, no audit, no
+    cache): the FHIR export's source."""
+    row, historial = cargar_paciente(id_paciente)
+    citas, diagnosticos = anidar(*(query_all(sql, (id_paciente,)) for sql in TIMELINE_SQL))
+    return {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
+            "diagnosticos": diagnosticos}
 
 
 def respuesta_historial(id_paciente):
