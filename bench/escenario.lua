@@ -41,7 +41,11 @@ local function fecha(epoch)
 end
 
 -- The i-th free slot after `nuevas_desde` (a Monday): weekdays, 08:00-17:30, every doctor,
--- patients all different within one slot, so no two bookings of the run clash.
+-- patients all different within one slot, so no two bookings of the run clash. The patient
+-- sequence starts at a place that depends on `nuevas_desde`: wrk processes run at the same
+-- time on different weeks (bench/run.py wrk_many) then book different patients at each
+-- instant, as they book different slots (every write of a patient bumps its Version_Historia
+-- row, which on a cluster is a certification conflict between nodes).
 local function hueco(i)
   local id_medico = i % medicos + 1
   local t = math.floor(i / medicos)
@@ -50,7 +54,7 @@ local function hueco(i)
   local dias = math.floor(dia / 5) * 7 + dia % 5
   local minutos = 8 * 60 + slot * 30
   return fecha(nuevas_desde + dias * DIA), string.format("%02d:%02d", math.floor(minutos / 60),
-         minutos % 60), i % pacientes + 1, id_medico
+         minutos % 60), (i + math.floor(nuevas_desde / DIA) * 37) % pacientes + 1, id_medico
 end
 
 function request()
