@@ -16,7 +16,7 @@ from mysql.connector.connection_cext import CMySQLConnection
 from mysql.connector.constants import FieldType
 
 from config import parse_nodos
-from errors import ApiError, error_interno, error_response
+from errors import ApiError, api_error_response, error_interno
 
 log = logging.getLogger("historial.errors")
 
@@ -120,9 +120,8 @@ class Conexion(CMySQLConnection):
     """mysql-connector's C-extension connection with a lean loop for whole result sets.
 
     9.7.0's get_rows() walks every cell of every row in Python to find VECTOR columns, even
-    when the result has none (bench/ measures what that costs). tests/test_conexion.py pins
-    the private members used here. When none of
-    the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
+    when the result has none (bench/ measures what that costs); tests/test_conexion.py pins
+    the private members used here. When none of the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
     the rows the C extension has already converted are taken as they come; anything else
     goes to the driver's own code.
     """
@@ -575,8 +574,7 @@ def register(app):
             return error_interno()
         g.db_broken = True
         log.warning("base de datos no disponible: %s", type(err).__name__)
-        err = DatabaseUnavailable()
-        return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+        return api_error_response(DatabaseUnavailable())
 
     app.register_error_handler(errors.Error, handle_db_error)
     app.register_error_handler(MySQLInterfaceError, handle_db_error)

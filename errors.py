@@ -84,6 +84,11 @@ def error_response(status, codigo, mensaje, detalles=None, headers=None):
     return response
 
 
+def api_error_response(err):
+    """The JSON answer of an ApiError."""
+    return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+
+
 def error_interno():
     """Log the exception being handled and answer the 500 shape (nothing of it leaks)."""
     log.exception("error no controlado en %s %s", request.method, request.path)
@@ -97,7 +102,7 @@ def register_error_handlers(app):
     def handle_api_error(err):
         if err.status == 403:
             acceso_denegado.send(current_app._get_current_object())
-        return error_response(err.status, err.codigo, err.mensaje, err.detalles, err.headers)
+        return api_error_response(err)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err):

@@ -169,16 +169,19 @@ def cargar_timeline(id_paciente):
     historial's version, without access check or audit; or 404."""
     row, historial = cargar_paciente(id_paciente)
     citas, diagnosticos = cuerpo_timeline(id_paciente, row["_version_historia"])
-    datos = {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
-             "diagnosticos": diagnosticos}
-    return datos, row["_version_historial"]
+    return historia(row, historial, citas, diagnosticos), row["_version_historial"]
 
 
 def timeline(id_paciente):
     """The nested history of a patient as plain objects (no access check, no audit, no
     cache): the FHIR export's source."""
     row, historial = cargar_paciente(id_paciente)
-    citas, diagnosticos = anidar(*(query_all(sql, (id_paciente,)) for sql in TIMELINE_SQL))
+    return historia(row, historial, *anidar(*(query_all(sql, (id_paciente,))
+                                              for sql in TIMELINE_SQL)))
+
+
+def historia(row, historial, citas, diagnosticos):
+    """The nested history object of the contract."""
     return {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
             "diagnosticos": diagnosticos}
 
