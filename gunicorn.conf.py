@@ -52,6 +52,12 @@ def on_starting(server):
                            "son globales); configure redis:// para compartirlo.", workers)
 
 
+def post_worker_init(worker):
+    """Say when a worker has built the app and accepts requests ("Booting worker" comes before
+    the import): operators and the tests wait for this line, not for the first."""
+    worker.log.info("Worker listo (pid: %s)", worker.pid)
+
+
 def child_exit(server, worker):
     """A worker that is gone no longer counts in the live gauges (its counters stay summed)."""
     from prometheus_client import multiprocess

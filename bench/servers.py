@@ -121,8 +121,9 @@ def start_gunicorn(workdir, env, workers=2, threads=1, app="app:app", extra_args
         if popen.poll() is not None:
             raise RuntimeError(f"gunicorn terminó al arrancar:\n{server.log_text()[-3000:]}")
         if len(server.workers()) >= workers and http_status(server.url + "/health") == 200:
-            booted = server.log_text().count("Booting worker")
-            if booted >= workers:
+            # Every worker has loaded the app (gunicorn.conf.py's post_worker_init): until then
+            # the first one takes every connection.
+            if server.log_text().count("Worker listo") >= workers:
                 return server
         time.sleep(0.2)
     server.stop()

@@ -263,9 +263,14 @@ def gunicorn(app, tmp_path_factory):
     server.stop()
 
 
-def parallel(fn, n):
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(fn, range(n)))
+def parallel(fn, n, server):
+    """fn(0..n-1) at once; a request the server dropped fails with the end of gunicorn's log,
+    which says why (a worker that died, timed out or hit a socket error)."""
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(fn, range(n)))
+    except requests.ConnectionError as e:
+        pytest.fail(f"{e}\n{server.log_text()[-4000:]}")
 
 
 def test_twenty_parallel_user_creates(gunicorn, database, make_user):
@@ -282,7 +287,7 @@ def test_twenty_parallel_user_creates(gunicorn, database, make_user):
         return requests.post(gunicorn.url + "/usuarios", json=body, headers=admin.headers,
                              timeout=30)
 
-    answers = parallel(one, 20)
+    answers = parallel(one, 20, gunicorn)
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [201] * 16 + [409] * 4, [r.text for r in answers if r.status_code > 409]
     assert database.scalar("SELECT COUNT(*) FROM Usuario WHERE Correo = %s", (dup,)) == 1
@@ -295,7 +300,7 @@ def test_twenty_parallel_lookalike_roles(gunicorn, database, make_user):
                  base.replace("a", "\u0430"), base.replace("o", "\u03bf")]
     answers = parallel(lambda i: requests.post(
         gunicorn.url + "/roles", json={"nombre": variantes[i % len(variantes)], "permisos": []},
-        headers=admin.headers, timeout=30), 20)
+        headers=admin.headers, timeout=30), 20, gunicorn)
     codes = [r.status_code for r in answers]
     # Only one of the twenty creates the role; the visible lookalikes collide (409) and those
     # with an invisible character are refused as text (400).
