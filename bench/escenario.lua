@@ -1,7 +1,7 @@
 -- wrk script of every benchmark scenario: adds the bearer token, varies ids, counts non-2xx.
 -- Usage: wrk -s bench/escenario.lua URL -- <escenario> <token> <pacientes> <medicos>
 --            <inicio_rejilla_epoch> <dias_rejilla> <id_paciente> <nuevas_desde_epoch>
---            <hilos> <correo> <password>
+--            <hilos> <correo> <password> [<parte> <partes>]
 -- Prints one JSON line at the end (requests, rps, p50/p99 in ms, non-2xx, socket errors).
 
 local threads = {}
@@ -29,6 +29,8 @@ function init(args)
   hilos = tonumber(args[9])
   correo = args[10]
   password = args[11]
+  parte = tonumber(args[12] or "0")
+  partes = tonumber(args[13] or "1")
   non2xx = 0
   statuses = ""
   k = 0
@@ -40,21 +42,24 @@ local function fecha(epoch)
   return os.date("!%Y-%m-%d", epoch)
 end
 
--- The i-th free slot after `nuevas_desde` (a Monday): weekdays, 08:00-17:30, every doctor,
--- patients all different within one slot, so no two bookings of the run clash. The patient
--- sequence starts at a place that depends on `nuevas_desde`: wrk processes run at the same
--- time on different weeks (bench/run.py wrk_many) then book different patients at each
--- instant, as they book different slots (every write of a patient bumps its Version_Historia
--- row, which on a cluster is a certification conflict between nodes).
+-- The i-th free slot after `nuevas_desde` (a Monday): weekdays, 08:00-17:30, patients all
+-- different within one slot, so no two bookings of the run clash. wrk processes that run at
+-- the same time (bench/run.py wrk_many) each book their own `parte` of the doctors and of the
+-- patients: a booking writes the doctor's and the patient's agenda rows, and on a cluster two
+-- nodes writing one row at once is a certification conflict, whatever the slot.
 local function hueco(i)
-  local id_medico = i % medicos + 1
-  local t = math.floor(i / medicos)
+  local por_medico = math.max(1, math.floor(medicos / partes))
+  local por_paciente = math.max(1, math.floor(pacientes / partes))
+  local id_medico = (i % por_medico) * partes + parte + 1
+  local t = math.floor(i / por_medico)
   local slot = t % 20
   local dia = math.floor(t / 20)
   local dias = math.floor(dia / 5) * 7 + dia % 5
   local minutos = 8 * 60 + slot * 30
+  local id_paciente = ((i + math.floor(nuevas_desde / DIA) * 37) % por_paciente) * partes
+                      + parte + 1
   return fecha(nuevas_desde + dias * DIA), string.format("%02d:%02d", math.floor(minutos / 60),
-         minutos % 60), (i + math.floor(nuevas_desde / DIA) * 37) % pacientes + 1, id_medico
+         minutos % 60), id_paciente, id_medico
 end
 
 function request()

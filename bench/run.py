@@ -78,8 +78,9 @@ def issue_token(facts, **config):
     return facts
 
 
-def wrk_cmd(url, scenario, facts, seconds, connections, threads=1, semanas=0):
-    """The wrk command line of one scenario; bookings start `semanas` weeks later."""
+def wrk_cmd(url, scenario, facts, seconds, connections, threads=1, semanas=0, parte=(0, 1)):
+    """The wrk command line of one scenario; bookings start `semanas` weeks later and, for
+    `parte` (i, n), use only the i-th of n shares of the doctors and of the patients."""
     id_paciente = {"historial_5": facts["paciente_5"],
                    "historial_200": facts["paciente_200"]}.get(scenario, 1)
     grid_days = -(-facts["citas"] // (facts["medicos"] * load_data.SLOTS_DIA))
@@ -89,7 +90,8 @@ def wrk_cmd(url, scenario, facts, seconds, connections, threads=1, semanas=0):
             scenario.split("_")[0] if scenario.startswith("historial") else scenario,
             facts["token"], str(facts["pacientes"]), str(facts["medicos"]),
             str(epoch(facts["grid_start"])), str(grid_days), str(id_paciente),
-            str(epoch(nuevas_desde)), str(threads), facts["correo"], facts["password"]]
+            str(epoch(nuevas_desde)), str(threads), facts["correo"], facts["password"],
+            *map(str, parte)]
 
 
 def wrk_summary(returncode, stdout, stderr):
@@ -111,9 +113,11 @@ def wrk(url, scenario, facts, seconds, connections, threads=1):
 def wrk_many(urls, scenario, facts, seconds, connections):
     """One wrk per app at the same time (connections split among them), added up: requests
     and rps summed, p50 the median of the three, p99 the worst. Each wrk books its own weeks
-    (four apart), so bookings through different apps never compete for a slot."""
+    (four apart) with its own doctors and patients, so bookings through different apps never
+    compete for a slot or an agenda row."""
     each = max(1, connections // len(urls))
-    procs = [subprocess.Popen(wrk_cmd(url, scenario, facts, seconds, each, semanas=4 * i),
+    procs = [subprocess.Popen(wrk_cmd(url, scenario, facts, seconds, each, semanas=4 * i,
+                                      parte=(i, len(urls))),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i, url in enumerate(urls)]
     rs = []
@@ -267,26 +271,30 @@ def full(args):
     # scenario is measured on one right after the other, so both see the same warm cache.
     app = start_app(workdir, big)
     base = start_app(workdir, big, app="bench.baseline:application")
+    floor = start_app(workdir, big, app="bench.floor:application")
     app10 = start_app(workdir, small)
     runs = {}
     try:
         print(f"Memoria: {args.memoria} s de GET /pacientes/<id> contra la app...")
         samples, _ = memory_run(app.url, app, big, args.memoria)
-        # Reads: ROUNDS short runs per scenario, app and baseline alternately, each figure the
-        # median of its rounds (see the latencies below for why).
+        # Reads: ROUNDS short runs per scenario, app and baseline (and, for one patient, the
+        # naive floor) alternately, each figure the median of its rounds (see the latencies
+        # below for why).
         for _ in range(ROUNDS):
             for scenario in READS:
-                for key, server in (("app", app), ("base", base)):
+                for key, server in (("app", app), ("base", base), ("suelo", floor)):
+                    if key == "suelo" and scenario != "paciente":
+                        continue
                     runs.setdefault((key, scenario), []).append(
                         wrk(server.url, scenario, big, max(1, d // ROUNDS), c))
-        for scenario in READS:
-            for key in ("app", "base"):
-                results[(key, scenario)] = r = median_run(runs[(key, scenario)])
-                print(f"  {key:<9} {scenario:<14} {fmt(r)}")
+        for key, scenario in list(runs):
+            results[(key, scenario)] = r = median_run(runs.pop((key, scenario)))
+            print(f"  {key:<9} {scenario:<14} {fmt(r)}")
         for scenario in ("crear_cita", "login"):
             results[("app", scenario)] = r = wrk(app.url, scenario, big, d, c)
             print(f"  app       {scenario:<14} {fmt(r)}")
         base.stop()
+        floor.stop()
         # One connection: the latency of a request alone, without queueing behind others. The
         # ratios compare two p50s, so they are taken in ROUNDS interleaved short runs (1M next
         # to 10k, 5 records next to 200) and each p50 is the median of its rounds: a burst of
@@ -302,7 +310,7 @@ def full(args):
             results[key] = r = median_run(rs)
             print(f"  {key[0]:<9} {key[1]:<14} {fmt(r)}")
     finally:
-        for server in (app, base, app10):
+        for server in (app, base, floor, app10):
             server.stop()
         load_data.restore_pool("historial_bench", pool)
     print("Clúster Galera de 3 nodos frente a un servidor (10.000 pacientes)...")
@@ -346,6 +354,17 @@ def render(results, samples, info, seconds, connections):
                      f"{b['rps']:.0f} | {b['p50_ms']:.2f} | {ratio} |" if b else
                      f"| {title} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r['non2xx'] + r['socket_errors']} | — | — | — |")
+    app_p, floor_p = results[("app", "paciente")], results[("suelo", "paciente")]
+    base_p = results[("base", "paciente")]
+    lines += ["", "GET /pacientes/<id> frente al suelo ingenuo (`bench/floor.py`: la comprobación "
+              "completa del token en cada petición, la consulta de la sesión, el SELECT del "
+              "paciente y el INSERT de auditoría con su commit; tres idas y vueltas), en las "
+              "mismas rondas alternas:", "",
+              "| | req/s | p50 ms | no-2xx | / suelo |", "|---|---:|---:|---:|---:|"]
+    for label, r in (("app", app_p), ("línea base", base_p), ("suelo ingenuo", floor_p)):
+        lines.append(f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
+                     f"{r['non2xx'] + r['socket_errors']} | "
+                     f"{r['rps'] / floor_p['rps'] if floor_p['rps'] else 0:.2f}× |")
     lines += ["", "Latencia de una petición sola (wrk con 1 conexión, sin cola), 1.000.000 frente a "
               f"10.000 pacientes (misma app, misma configuración; mediana de {ROUNDS} rondas intercaladas "
               f"de {max(1, seconds // ROUNDS)} s):", "",
@@ -394,8 +413,8 @@ def render(results, samples, info, seconds, connections):
     def ok(cond):
         return "cumple" if cond else "**NO cumple**"
 
-    app_p, base_p = results[("app", "paciente")], results[("base", "paciente")]
     r_pid = app_p["rps"] / base_p["rps"] if base_p["rps"] else 0
+    r_floor = app_p["rps"] / floor_p["rps"] if floor_p["rps"] else 0
     r_q = results[("app1", "buscar")]["p50_ms"] / results[("app10k", "buscar")]["p50_ms"]
     r_l = results[("app1", "listar")]["p50_ms"] / results[("app10k", "listar")]["p50_ms"]
     r_h = results[("app1", "historial_200")]["p50_ms"] / results[("app1", "historial_5")]["p50_ms"]
@@ -403,6 +422,9 @@ def render(results, samples, info, seconds, connections):
     bad = sum(r["non2xx"] + r["socket_errors"] for r in results.values())
     lines += ["", "## Objetivos del issue 8", "",
               f"- GET /pacientes/<id> ≥ 0,7× la línea base: {r_pid:.2f}× — {ok(r_pid >= 0.7)}",
+              f"- GET /pacientes/<id> ≥ 0,9× el suelo ingenuo (issue 17; la mediana de tres "
+              f"`make bench`, ninguna bajo 0,85×): {r_floor:.2f}× en esta — "
+              f"{ok(r_floor >= 0.9)}",
               f"- Búsqueda con 1M ≤ 1,5× la de 10k (p50, 1 conexión): {r_q:.2f}× — {ok(r_q <= 1.5)}",
               f"- Lista con 1M ≤ 1,5× la de 10k (p50, 1 conexión): {r_l:.2f}× — {ok(r_l <= 1.5)}",
               f"- Historial de 200 registros ≤ 3× el de 5 (p50, 1 conexión): {r_h:.2f}× — "
@@ -426,7 +448,8 @@ def smoke(args):
         issue_token(facts)
         for label, app, scenarios in (
                 ("app", "app:app", list(TITLES)),
-                ("baseline", "bench.baseline:application", READS)):
+                ("baseline", "bench.baseline:application", READS),
+                ("suelo", "bench.floor:application", ("paciente",))):
             server = start_app(workdir, facts, app=app, workers=2)
             try:
                 for scenario in scenarios:
