@@ -182,9 +182,19 @@ ROUTES = [
 ]
 
 
+def forget_connection():
+    """After a database error: the next request opens a new connection."""
+    global _cnx
+    if _cnx is not None:
+        try:
+            _cnx.close()
+        except mysql.connector.Error:
+            pass
+    _cnx = None
+
+
 def application(environ, start_response):
     """The WSGI entry point."""
-    global _cnx
     rid = uuid.uuid4().hex
     path = environ.get("PATH_INFO", "")
     status, headers = "200 OK", {}
@@ -206,12 +216,7 @@ def application(environ, start_response):
     except Answer as answer:
         status, body = answer.status, {"error": answer.codigo, "codigo": answer.codigo}
     except mysql.connector.Error:
-        if _cnx is not None:
-            try:
-                _cnx.close()
-            except mysql.connector.Error:
-                pass
-        _cnx = None
+        forget_connection()
         status, body = "503 Service Unavailable", {"codigo": "servicio_no_disponible"}
     data = json.dumps(body, default=default, ensure_ascii=False).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))),

@@ -21,6 +21,8 @@ def test_bench_smoke_runs_every_scenario_without_errors():
     for scenario in ("paciente", "buscar", "listar", "citas", "historial_200", "crear_cita",
                      "login"):
         assert f"app       {scenario}" in out.stdout
+    # The naive floor of issue 17 (bench/floor.py) answers its one scenario too.
+    assert "suelo     paciente" in out.stdout
     # The cluster scenario: the same requests through 3 Galera nodes and through one server.
     for scenario in ("paciente", "crear_cita"):
         assert f"uno       {scenario}" in out.stdout and f"galera    {scenario}" in out.stdout
