@@ -510,7 +510,7 @@ class Registro(Modelo):
     @field_validator("telefono")
     @classmethod
     def telefono_valido(cls, value):
-        from paciente import check_telefono
+        from datos_paciente import check_telefono
 
         return check_telefono(value)
 
@@ -656,7 +656,7 @@ def registrar_con_invitacion(body):
 
 def registrar_abierto(body):
     """Create a new patient, its history and its user (one transaction); (usuario, tokens)."""
-    from paciente import crear_paciente
+    from datos_paciente import crear_paciente
 
     datos = {"nombre": body.nombre, "fecha_nacimiento": body.fecha_nacimiento,
              "genero": body.genero, "telefono": body.telefono, "correo": body.correo}

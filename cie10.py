@@ -19,7 +19,7 @@ from api import Lista, Modelo, spec
 from auth import autenticado
 from db import executemany, query_all, query_one, transaction
 from errors import no_encontrado
-from paciente import normalize
+from texto import normalize
 
 bp = Blueprint("cie10", __name__, url_prefix="/cie10")
 

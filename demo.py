@@ -16,7 +16,7 @@ import citas
 import clinico
 import db
 from auth import crear_invitacion, hash_password
-from paciente import normalize, prefijos
+from texto import normalize, prefijos
 
 DEMO_PASSWORD = "Demo2024!seguro"
 USUARIOS_DEMO = (

@@ -17,6 +17,7 @@ import orjson
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
+import datos_paciente
 import paciente
 from api import Modelo, check_if_match, spec
 from auditoria import auditar
@@ -39,7 +40,7 @@ SELECT_HISTORIAL = """
 """
 
 PACIENTE_E_HISTORIAL = f"""
-    SELECT {paciente.COLUMNAS}, h.ID_Historial AS _id_historial,
+    SELECT {datos_paciente.COLUMNAS}, h.ID_Historial AS _id_historial,
            h.Fecha_Creacion AS _fecha_creacion, h.Antecedentes AS _antecedentes,
            h.Version AS _version_historial, COALESCE(v.Version, 0) AS _version_historia
       FROM Paciente p
@@ -182,7 +183,7 @@ def timeline(id_paciente):
 
 def historia(row, historial, citas, diagnosticos):
     """The nested history object of the contract."""
-    return {"paciente": paciente.shape(row), "historial": historial, "citas": citas,
+    return {"paciente": datos_paciente.shape(row), "historial": historial, "citas": citas,
             "diagnosticos": diagnosticos}
 
 
@@ -243,7 +244,7 @@ def create_historial(body):
     lectura): dar de alta no da acceso a la historia."""
     if not tiene("pacientes:escribir"):
         check_escritura_clinica(body.id_paciente)
-    paciente.check_paciente_existe(body.id_paciente)
+    datos_paciente.check_paciente_existe(body.id_paciente)
     with transaction():
         creado = execute("INSERT IGNORE INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) "
                          "VALUES (%s, %s)", (body.id_paciente, hoy()))

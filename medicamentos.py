@@ -14,7 +14,7 @@ from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, aud
                      respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
-from paciente import normalize
+from texto import normalize
 
 bp = Blueprint("medicamentos", __name__, url_prefix="/medicamentos")
 

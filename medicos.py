@@ -13,9 +13,9 @@ from citas import busy_slots, cancelar_citas, futuras_del_medico
 from clinico import auditar_lectura, cambios, publico, respuesta
 from db import cache, execute, query_all, query_one, transaction
 from errors import ApiError, no_encontrado, prohibido
-from paciente import (COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409,
-                      like_palabra, normalize)
-from paciente import shape as shape_paciente
+from texto import like_palabra, normalize
+from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409
+from datos_paciente import shape as shape_paciente
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
 

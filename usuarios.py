@@ -28,9 +28,10 @@ from auth import (INSERT_USUARIO, ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, SELECT_US
                   hash_password, permisos_de_rol, requiere, revoke_sessions, tiene,
                   usuario_publico)
 from clinico import cambios
+from datos_paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409
 from db import cerrojo, execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
-from paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409, normalize
+from texto import normalize
 
 bp = Blueprint("usuarios", __name__, url_prefix="/usuarios")
 

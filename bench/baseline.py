@@ -30,7 +30,8 @@ from citas import SELECT_CITA, publica  # noqa: E402
 from clinico import publico  # noqa: E402
 from config import load_config  # noqa: E402
 from historialMedico import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
-from paciente import SELECT_PACIENTE, edad, search_sql  # noqa: E402
+from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
+from paciente import search_sql  # noqa: E402
 
 CONFIG = load_config()
 SECRET = CONFIG["SECRET_KEY"]

@@ -26,7 +26,7 @@ from dotenv import load_dotenv  # noqa: E402
 load_dotenv(os.path.join(ROOT, ".env"))
 import cli  # noqa: E402
 import db  # noqa: E402
-from paciente import normalize  # noqa: E402
+from texto import normalize  # noqa: E402
 
 BENCH_CORREO = "bench-admin@bench.local"
 BENCH_PASSWORD = "BenchPassword2024!"

@@ -29,7 +29,7 @@ os.environ.update({
 import app as app_module  # noqa: E402
 import cli  # noqa: E402
 import db as db_module  # noqa: E402
-from paciente import normalize  # noqa: E402
+from texto import normalize  # noqa: E402
 from roles import nombre_canonico  # noqa: E402
 
 PASSWORD = "Prueba2024!segura"

@@ -6,7 +6,7 @@ import time
 import pytest
 
 import cie10
-from paciente import normalize
+from texto import normalize
 
 
 def test_catalogue_loaded_with_dots_and_without_ranges(app, database):

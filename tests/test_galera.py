@@ -23,7 +23,7 @@ import requests
 
 import cli
 import db as db_module
-from paciente import normalize
+from texto import normalize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
