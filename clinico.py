@@ -4,7 +4,8 @@ who may read which rows, the audit of a list page and small write helpers.
 The nested history (`historialMedico`) can reuse the SELECTs and models from here.
 """
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime
 from typing import Literal, Optional
 
 from flask import current_app, g
@@ -14,8 +15,9 @@ from api import with_etag
 from auditoria import INSERT_AUDITORIA, fila
 from auth import (ahora_local, check_escritura_clinica, check_lectura_clinica,
                   pacientes_bajo_cuidado, tiene)
-from db import execute, executemany, query_all, transaction
+from db import executemany, query_all
 from errors import prohibido, validacion
+from texto import normalize
 
 # Columns with the API's keys; `_version` feeds the ETag and is never shown.
 SELECT_DIAGNOSTICO = """
@@ -230,91 +232,37 @@ def check_no_futura(campo, fecha):
         raise validacion(campo, "no puede ser una fecha futura")
 
 
-# ---------------------------------------------------------------------------
-# Demo data
-# ---------------------------------------------------------------------------
-
-# (CIE-10 code, diagnosis, treatment, [(drug, dose, frequency, route, days)]).
-CASOS_DEMO = (
-    ("E11.9", "Diabetes mellitus tipo 2 sin complicaciones", "Dieta, ejercicio y metformina",
-     [("Metformina", "850 mg", "cada 12 horas", "oral", 90)]),
-    ("I10", "Hipertensión arterial esencial", "Control de la tensión arterial",
-     [("Enalapril", "10 mg", "cada 24 horas", "oral", 90)]),
-    ("J45.9", "Asma bronquial", "Broncodilatador a demanda y corticoide inhalado",
-     [("Salbutamol", "100 mcg, 2 inhalaciones", "cada 6 horas si precisa", "inhalada", 30),
-      ("Budesonida", "200 mcg", "cada 12 horas", "inhalada", 90)]),
-    ("J02.9", "Faringitis aguda", "Tratamiento sintomático",
-     [("Paracetamol", "1 g", "cada 8 horas", "oral", 5)]),
-    ("J01.9", "Sinusitis aguda", "Antibioterapia empírica",
-     [("Amoxicilina", "500 mg", "cada 8 horas", "oral", 7)]),
-    ("N39.0", "Infección urinaria", "Antibiótico y abundante hidratación",
-     [("Fosfomicina", "3 g", "dosis única", "oral", 1)]),
-    ("M54.5", "Lumbalgia mecánica", "Analgesia y fisioterapia",
-     [("Ibuprofeno", "600 mg", "cada 8 horas", "oral", 7)]),
-    ("K21.9", "Enfermedad por reflujo gastroesofágico", "Medidas higiénico-dietéticas e IBP",
-     [("Omeprazol", "20 mg", "cada 24 horas", "oral", 28)]),
-    ("F41.1", "Trastorno de ansiedad generalizada", "Psicoterapia y seguimiento",
-     [("Sertralina", "50 mg", "cada 24 horas", "oral", 180)]),
-    ("E78.0", "Hipercolesterolemia pura", "Dieta y estatina",
-     [("Atorvastatina", "20 mg", "cada 24 horas", "oral", 180)]),
-    ("L20.9", "Dermatitis atópica", "Emolientes y corticoide tópico",
-     [("Hidrocortisona crema 1 %", "capa fina", "cada 12 horas", "topica", 10)]),
-    ("A09", "Gastroenteritis aguda", "Rehidratación oral",
-     [("Suero oral", "200 ml", "tras cada deposición", "oral", 3)]),
-)
+MIN_LETRAS = 4
 
 
-def demo_clinico(rng, citas, proporcion=0.6):
-    """Diagnoses with real CIE-10 codes, treatments and prescriptions for the demo.
+# Words that describe an allergy rather than name its cause ("alergia leve a ..."): without
+# this list "leve" would clash with levetiracetam and "tipo" with any drug named "tipo...".
+PALABRAS_NEUTRAS = {
+    "alergia", "alergias", "alergico", "alergica", "alergicos", "intolerancia", "reaccion",
+    "reacciones", "leve", "leves", "grave", "graves", "severa", "severo", "moderada",
+    "moderado", "cutanea", "sospecha", "posible", "tipo", "otros", "otras", "ninguna",
+    "ninguno", "conocida", "conocidas", "conocido", "medicamento", "medicamentos", "farmacos",
+    "desde", "antes", "tras", "todos", "todas", "para", "como", "segun",
+}
 
-    `citas` are dicts with id_cita, id_paciente, id_medico, fecha and estado; a share of the
-    non-cancelled ones up to today get one case. Drugs named in the patient's allergies are
-    left out. Citas that already have a diagnosis are skipped, so it can run again.
-    Returns the number of diagnoses created.
+
+def _palabras(texto):
+    """Accent-free lower-case words of at least MIN_LETRAS letters, descriptive words left out."""
+    return [w for w in re.split(r"[^a-z]+", normalize(texto or ""))
+            if len(w) >= MIN_LETRAS and w not in PALABRAS_NEUTRAS]
+
+
+def alergia_que_choca(alergias, nombre):
+    """The allergy word that names the drug, or None.
+
+    A clash is a word of the allergies equal to, or the start of, a word of the drug name, or
+    the other way round: "penicilina" clashes with "Penicilina G" and "penicilin" with
+    "Penicilina", while "penicilina" does not clash with "Amoxicilina" (a word match, not a
+    pharmacological one).
     """
-    from medicamentos import alergia_que_choca
-
-    hoy_ = hoy()
-    elegidas = [c for c in citas if c["estado"] != "Cancelada" and c["fecha"] <= hoy_
-                and rng.random() < proporcion]
-    if not elegidas:
-        return 0
-    pacientes = sorted({c["id_paciente"] for c in elegidas})
-    marks = ", ".join(["%s"] * len(pacientes))
-    datos = {r["id"]: r for r in query_all(
-        f"SELECT p.ID_Paciente AS id, p.Alergias AS alergias, h.ID_Historial AS historial "
-        f"FROM Paciente p JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente "
-        f"WHERE p.ID_Paciente IN ({marks})", pacientes)}
-    hechas = {r["ID_Cita"] for r in query_all(
-        f"SELECT DISTINCT ID_Cita FROM `Diagnóstico` WHERE ID_Paciente IN ({marks})", pacientes)}
-    creados = 0
-    with transaction():
-        for cita in elegidas:
-            paciente = datos.get(cita["id_paciente"])
-            if paciente is None or cita["id_cita"] in hechas:
-                continue
-            codigo, diagnostico, tratamiento, farmacos = rng.choice(CASOS_DEMO)
-            estado = "resuelto" if (hoy_ - cita["fecha"]).days > 60 else "activo"
-            id_diagnostico = execute(
-                "INSERT INTO `Diagnóstico` (`Descripción`, Codigo_CIE10, Fecha, Estado, "
-                "ID_Historial, ID_Cita, ID_Paciente, `ID_Médico`) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (diagnostico, codigo, cita["fecha"], estado, paciente["historial"],
-                 cita["id_cita"], cita["id_paciente"], cita["id_medico"]))
-            dias = max(d for *_, d in farmacos)
-            fin = cita["fecha"] + timedelta(days=dias)
-            id_tratamiento = execute(
-                "INSERT INTO Tratamiento (`Descripción`, Fecha_Inicio, Fecha_Fin, Estado, "
-                "`ID_Diagnóstico`, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (tratamiento, cita["fecha"], fin, "finalizado" if fin < hoy_ else "activo",
-                 id_diagnostico, cita["id_paciente"], cita["id_medico"]))
-            for nombre, dosis, frecuencia, via, duracion in farmacos:
-                if alergia_que_choca(paciente["alergias"], nombre):
-                    continue
-                execute("INSERT INTO Medicamento (Nombre, Dosis, Frecuencia, Via, Duracion_Dias, "
-                        "ID_Tratamiento, ID_Paciente, `ID_Médico`) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        (nombre, dosis, frecuencia, via, duracion, id_tratamiento,
-                         cita["id_paciente"], cita["id_medico"]))
-            creados += 1
-    return creados
+    palabras_farmaco = _palabras(nombre)
+    for alergia in _palabras(alergias):
+        for palabra in palabras_farmaco:
+            if palabra.startswith(alergia) or alergia.startswith(palabra):
+                return alergia
+    return None

@@ -41,9 +41,9 @@ import fhir_export
 from api import INT_MAX, Modelo, Orden, encode_cursor, etag_of, spec, validation_error
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, requiere, tiene
-from citas import ORDEN_CITAS, SELECT_CITA
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista,
                      auditar_lectura, check_lectura_fila)
+from datos_cita import ORDEN_CITAS, SELECT_CITA
 from db import query_all, query_one
 from diagnosticos import ORDEN_DIAGNOSTICOS
 from errors import ApiError, no_encontrado, prohibido, validacion

@@ -19,14 +19,13 @@ from pydantic import BaseModel, Field
 
 import datos_paciente
 import paciente
-from api import Modelo, check_if_match, spec
+from api import Modelo, check_if_match, dumps_fragment, spec
 from auditoria import auditar
 from auth import (autenticado, check_escritura_clinica, check_lectura_clinica,
                   puede_leer_clinica, requiere, tiene)
-from citas import SELECT_CITA, CitaOut, publica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
                      MedicamentoOut, TratamientoOut, hoy, publico, publicos, respuesta)
-from api import dumps_fragment
+from datos_cita import SELECT_CITA, CitaOut, publica
 from db import cache, execute, query_all, query_one, transaction
 from errors import no_encontrado
 

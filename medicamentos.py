@@ -1,6 +1,5 @@
 """Prescriptions of a treatment, with the allergy check."""
 
-import re
 from typing import Literal, Optional
 
 from flask import Blueprint, g
@@ -9,47 +8,13 @@ from pydantic import Field
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, auditar_lectura,
-                     cambios, check_anulacion, check_cambio, check_lectura_fila, publico,
-                     respuesta)
+from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, alergia_que_choca,
+                     auditar_lectura, cambios, check_anulacion, check_cambio, check_lectura_fila,
+                     publico, respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
-from texto import normalize
 
 bp = Blueprint("medicamentos", __name__, url_prefix="/medicamentos")
-
-MIN_LETRAS = 4
-# Words that describe an allergy rather than name its cause ("alergia leve a ..."): without
-# this list "leve" would clash with levetiracetam and "tipo" with any drug named "tipo...".
-PALABRAS_NEUTRAS = {
-    "alergia", "alergias", "alergico", "alergica", "alergicos", "intolerancia", "reaccion",
-    "reacciones", "leve", "leves", "grave", "graves", "severa", "severo", "moderada",
-    "moderado", "cutanea", "sospecha", "posible", "tipo", "otros", "otras", "ninguna",
-    "ninguno", "conocida", "conocidas", "conocido", "medicamento", "medicamentos", "farmacos",
-    "desde", "antes", "tras", "todos", "todas", "para", "como", "segun",
-}
-
-
-def _palabras(texto):
-    """Accent-free lower-case words of at least MIN_LETRAS letters, descriptive words left out."""
-    return [w for w in re.split(r"[^a-z]+", normalize(texto or ""))
-            if len(w) >= MIN_LETRAS and w not in PALABRAS_NEUTRAS]
-
-
-def alergia_que_choca(alergias, nombre):
-    """The allergy word that names the drug, or None.
-
-    A clash is a word of the allergies equal to, or the start of, a word of the drug name, or
-    the other way round: "penicilina" clashes with "Penicilina G" and "penicilin" with
-    "Penicilina", while "penicilina" does not clash with "Amoxicilina" (a word match, not a
-    pharmacological one).
-    """
-    palabras_farmaco = _palabras(nombre)
-    for alergia in _palabras(alergias):
-        for palabra in palabras_farmaco:
-            if palabra.startswith(alergia) or alergia.startswith(palabra):
-                return alergia
-    return None
 
 
 class MedicamentoNuevo(Modelo):

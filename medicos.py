@@ -9,13 +9,13 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, requiere, tiene
-from citas import busy_slots, cancelar_citas, futuras_del_medico
 from clinico import auditar_lectura, cambios, publico, respuesta
+from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
+from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409
+from datos_paciente import shape as shape_paciente
 from db import cache, execute, query_all, query_one, transaction
 from errors import ApiError, no_encontrado, prohibido
 from texto import like_palabra, normalize
-from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409
-from datos_paciente import shape as shape_paciente
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
 

@@ -23,8 +23,8 @@ from api import Lista, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import (InvitacionOut, autenticado, check_lectura_paciente, crear_invitacion,
                   es_el_paciente, requiere, tiene)
-from citas import SELECT_CITA, CitaOut, publica
 from clinico import auditar_lectura, cambios, respuesta
+from datos_cita import SELECT_CITA, CitaOut, publica
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
                             check_paciente_existe, crear_paciente, duplicado_es_409,
                             guardar_prefijos, shape)
