@@ -45,9 +45,9 @@ def register(app):
             applied = init_schema(current_app.config, echo=click.echo)
         except migraciones.MigrationError as err:
             raise click.ClickException(str(err)) from None
-        import cie10
+        import datos_cie10
 
-        n = cie10.load_catalogue()
+        n = datos_cie10.load_catalogue()
         estado = (f"aplicadas: {', '.join(applied)}" if applied else "ya estaba al día")
         click.echo(f"Esquema listo en {current_app.config['DB_NAME']} ({estado}); "
                    f"CIE-10: {n} códigos.")

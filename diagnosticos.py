@@ -6,7 +6,7 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field
 
-import cie10
+import datos_cie10
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
@@ -88,7 +88,7 @@ def cargar(id_diagnostico, bloquear=False):
 
 def codigo_del_catalogo(codigo):
     """The code with its dot if the catalogue has it, else 400 naming `codigo_cie10`."""
-    row = cie10.buscar_codigo(codigo)
+    row = datos_cie10.buscar_codigo(codigo)
     if row is None:
         raise validacion("codigo_cie10", "no existe en el catálogo CIE-10")
     return row["codigo"]
@@ -170,7 +170,7 @@ def list_diagnosticos(query):
             where += f" AND {condition}"
             params.append(value)
     if query.codigo_cie10 is not None:
-        codigo = cie10.con_punto(query.codigo_cie10)
+        codigo = datos_cie10.con_punto(query.codigo_cie10)
         if codigo is None:
             raise validacion("codigo_cie10", "no es un código CIE-10")
         where += " AND (d.Codigo_CIE10 = %s OR d.Codigo_CIE10 LIKE %s)"

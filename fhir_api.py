@@ -35,7 +35,7 @@ import orjson
 from flask import Blueprint, current_app, g, request
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-import cie10
+import datos_cie10
 import datos_paciente
 import fhir_export
 from api import INT_MAX, Modelo, Orden, encode_cursor, etag_of, spec, validation_error
@@ -44,11 +44,11 @@ from auth import autenticado, check_lectura_paciente, requiere, tiene
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista,
                      auditar_lectura, check_lectura_fila)
 from datos_cita import ORDEN_CITAS, SELECT_CITA
+from datos_medico import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
 from db import query_all, query_one
 from diagnosticos import ORDEN_DIAGNOSTICOS
 from errors import ApiError, no_encontrado, prohibido, validacion
 from medicamentos import ORDEN_MEDICAMENTOS
-from medicos import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
 from texto import PREFIJO_MAX, like_palabra, normalize
 from tratamientos import ORDEN_TRATAMIENTOS
 
@@ -809,7 +809,7 @@ def search_condition(query):
     where, params = alcance_clinico("d", query)
     if query.code is not None:
         codigo = _token(query.code, fhir_export.CIE10_SYSTEM)
-        codigo = cie10.con_punto(codigo) if codigo else None
+        codigo = datos_cie10.con_punto(codigo) if codigo else None
         where += " AND d.Codigo_CIE10 = %s" if codigo else " AND FALSE"
         params += [codigo] if codigo else []
     rows = pagina(SELECT_DIAGNOSTICO, where, params, query, ORDEN_DIAGNOSTICOS)

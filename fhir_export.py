@@ -20,8 +20,8 @@ import historialMedico
 from api import spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_clinica
+from datos_medico import SELECT_MEDICO
 from db import query_all
-from medicos import SELECT_MEDICO
 
 bp = Blueprint("fhir_export", __name__, url_prefix="/pacientes")
 

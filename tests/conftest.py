@@ -78,9 +78,9 @@ def app():
     application = app_module.create_app({"TESTING": True})
     cli.init_schema(application.config)
     with application.app_context():
-        import cie10
+        import datos_cie10
 
-        cie10.load_catalogue()
+        datos_cie10.load_catalogue()
     yield application
     cnx = mysql.connector.connect(**{k: v for k, v in db_module.connect_args(application.config)
                                      .items() if k != "database"})
