@@ -1,7 +1,7 @@
 """What diagnósticos, tratamientos and medicamentos share: their SELECTs and output models,
 who may read which rows, the audit of a list page and small write helpers.
 
-The nested history (`historialMedico`) can reuse the SELECTs and models from here.
+The nested history and the FHIR layer reuse the SELECTs, orders and models from here.
 """
 
 import re
@@ -11,7 +11,7 @@ from typing import Literal, Optional
 from flask import current_app, g
 from pydantic import BaseModel, Field
 
-from api import with_etag
+from api import Orden, with_etag
 from auditoria import INSERT_AUDITORIA, fila
 from auth import (ahora_local, check_escritura_clinica, check_lectura_clinica,
                   pacientes_bajo_cuidado, tiene)
@@ -49,6 +49,12 @@ SELECT_MEDICAMENTO = """
            m.Actualizado_En AS actualizado_en, m.Version AS _version
       FROM Medicamento m
 """
+
+# List orders, newest first; shared with the FHIR searches of the same rows.
+ORDEN_DIAGNOSTICOS = Orden(columns=("d.Fecha", "d.`ID_Diagnóstico`"),
+                           keys=("fecha", "id_diagnostico"), desc=True)
+ORDEN_TRATAMIENTOS = Orden(columns=("t.ID_Tratamiento",), keys=("id_tratamiento",), desc=True)
+ORDEN_MEDICAMENTOS = Orden(columns=("m.ID_Medicamento",), keys=("id_medicamento",), desc=True)
 
 VIAS = ("oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra")
 Via = Literal["oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra"]

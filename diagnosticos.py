@@ -7,12 +7,12 @@ from flask import Blueprint, g
 from pydantic import Field
 
 import datos_cie10
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut, alcance_lista,
-                     auditar_lectura, cambios, check_lectura_fila, check_no_futura, es_autor, hoy,
-                     publico, respuesta, tratamientos_de)
+from clinico import (ORDEN_DIAGNOSTICOS, SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut,
+                     alcance_lista, auditar_lectura, cambios, check_lectura_fila, check_no_futura,
+                     es_autor, hoy, publico, respuesta, tratamientos_de)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
 
@@ -149,10 +149,6 @@ def create_diagnostico(body):
 def create_diagnostico_compat(body):
     """Como `POST /diagnosticos`; `id_paciente` debe ser el paciente de la cita (si no, 400)."""
     return _crear(body)
-
-
-ORDEN_DIAGNOSTICOS = Orden(columns=("d.Fecha", "d.`ID_Diagnóstico`"),
-                           keys=("fecha", "id_diagnostico"), desc=True)
 
 
 @bp.get("")

@@ -41,16 +41,14 @@ import fhir_export
 from api import INT_MAX, Modelo, Orden, encode_cursor, etag_of, spec, validation_error
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, requiere, tiene
-from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista,
-                     auditar_lectura, check_lectura_fila)
+from clinico import (ORDEN_DIAGNOSTICOS, ORDEN_MEDICAMENTOS, ORDEN_TRATAMIENTOS, SELECT_DIAGNOSTICO,
+                     SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista, auditar_lectura,
+                     check_lectura_fila)
 from datos_cita import ORDEN_CITAS, SELECT_CITA
 from datos_medico import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
 from db import query_all, query_one
-from diagnosticos import ORDEN_DIAGNOSTICOS
 from errors import ApiError, no_encontrado, prohibido, validacion
-from medicamentos import ORDEN_MEDICAMENTOS
 from texto import PREFIJO_MAX, like_palabra, normalize
-from tratamientos import ORDEN_TRATAMIENTOS
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 

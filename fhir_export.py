@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, request
 
-import historialMedico
+import datos_historial
 from api import spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_clinica
@@ -234,7 +234,7 @@ def everything(id_paciente):
     """The patient's whole record as a `collection` Bundle: clinical access rules (break-the-
     glass included), 404 for an unknown patient, one audit row."""
     check_lectura_clinica(id_paciente)
-    timeline = historialMedico.timeline(id_paciente)
+    timeline = datos_historial.timeline(id_paciente)
     medicos = query_all(MEDICOS_DE, (id_paciente,) * 4)
     auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
     return bundle(timeline, medicos, current_app.config["ZONA_HORARIA"])

@@ -5,12 +5,12 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, alergia_que_choca,
-                     auditar_lectura, cambios, check_anulacion, check_cambio, check_lectura_fila,
-                     publico, respuesta)
+from clinico import (ORDEN_MEDICAMENTOS, SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista,
+                     alergia_que_choca, auditar_lectura, cambios, check_anulacion, check_cambio,
+                     check_lectura_fila, publico, respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
@@ -125,9 +125,6 @@ def create_medicamento(body):
         row = cargar(id_medicamento)
     return respuesta(publico(row), id_medicamento, row["_version"], status=201,
                      location=f"/medicamentos/{id_medicamento}")
-
-
-ORDEN_MEDICAMENTOS = Orden(columns=("m.ID_Medicamento",), keys=("id_medicamento",), desc=True)
 
 
 def _listar(query, id_tratamiento, id_paciente):

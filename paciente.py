@@ -1,4 +1,4 @@
-"""Patients: demographics, search, their citas and access log (their history: historialMedico).
+"""Patients: demographics, search, invitations, their citas, history and access log.
 
 Search (`GET /pacientes?q=`) walks a word-prefix table. Paciente_Prefijo holds, for every
 word of the normalised name, its prefixes of 1 to 4 letters together with a copy of the sort
@@ -25,6 +25,7 @@ from auth import (InvitacionOut, autenticado, check_lectura_paciente, crear_invi
                   es_el_paciente, requiere, tiene)
 from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import SELECT_CITA, CitaOut, publica
+from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
                             check_paciente_existe, crear_paciente, duplicado_es_409,
                             guardar_prefijos, shape)
@@ -361,3 +362,12 @@ def list_accesos(id_paciente, query):
     auditar("leer", "accesos", id_paciente, id_paciente=id_paciente)
     return page(rows, query, ORDEN_ACCESOS, total=total,
                 shape=lambda r: {**r, "emergencia": bool(r["emergencia"])})
+
+
+@bp.get("/<int:id_paciente>/historial")
+@autenticado
+@spec(responses={200: HistorialCompleto}, tags=["pacientes", "historial"], errors=(403, 404),
+      summary="Historial clínico completo de un paciente")
+def get_historial_paciente(id_paciente):
+    """Igual que `GET /historial/paciente/<id>`."""
+    return respuesta_historial(id_paciente)

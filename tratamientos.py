@@ -6,12 +6,12 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut, alcance_lista,
-                     auditar_lectura, cambios, check_anulacion, check_cambio, check_lectura_fila,
-                     medicamentos_de, publico, respuesta)
+from clinico import (ORDEN_TRATAMIENTOS, SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut,
+                     alcance_lista, auditar_lectura, cambios, check_anulacion, check_cambio,
+                     check_lectura_fila, medicamentos_de, publico, respuesta)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
@@ -103,9 +103,6 @@ def create_tratamiento(body):
         row = cargar(id_tratamiento)
     return respuesta(publico(row), id_tratamiento, row["_version"], status=201,
                      location=f"/tratamientos/{id_tratamiento}")
-
-
-ORDEN_TRATAMIENTOS = Orden(columns=("t.ID_Tratamiento",), keys=("id_tratamiento",), desc=True)
 
 
 @bp.get("")

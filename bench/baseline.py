@@ -26,10 +26,10 @@ import db  # noqa: E402
 from api import encode_cursor  # noqa: E402
 from auditoria import INSERT_AUDITORIA  # noqa: E402
 from auth import USUARIO_DE_SESION, _verified_claims  # noqa: E402
-from datos_cita import SELECT_CITA, publica  # noqa: E402
 from clinico import publico  # noqa: E402
 from config import load_config  # noqa: E402
-from historialMedico import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
+from datos_cita import SELECT_CITA, publica  # noqa: E402
+from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
 from paciente import search_sql  # noqa: E402
 
