@@ -153,12 +153,12 @@ def create_app(config=None):
     app.teardown_appcontext(db.close_db)
 
     import auditoria, auth, citas, cie10, consulta_auditoria, diagnosticos  # noqa: E401
-    import fhir_api, fhir_export, historialMedico, medicamentos, medicos  # noqa: E401
+    import fhir_api, historialMedico, medicamentos, medicos  # noqa: E401
     import paciente, roles, tratamientos, usuarios  # noqa: E401
-    for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, consulta_auditoria,
-                   fhir_export, fhir_api):
-        app.register_blueprint(module.bp)
+    for bp in (auth.bp, usuarios.bp, roles.bp, paciente.bp, medicos.bp, citas.bp,
+               historialMedico.bp, diagnosticos.bp, tratamientos.bp, medicamentos.bp, cie10.bp,
+               consulta_auditoria.bp, paciente.fhir_bp, fhir_api.bp):
+        app.register_blueprint(bp)
     auditoria.register(app)
     register_operations(app)
     metricas.register(app)

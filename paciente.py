@@ -13,10 +13,11 @@ Every patient shown is audited: a list writes one `leer` row per patient of the 
 multi-row INSERT), so `/pacientes/<id>/accesos` also shows who saw the patient in a list.
 """
 
+import json
 from datetime import date, datetime
 from typing import Annotated, Literal, Optional
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app, g, request
 from pydantic import BaseModel, Field, StringConstraints
 
 from api import Lista, Orden, Pagina, check_if_match, page, spec
@@ -31,9 +32,13 @@ from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar
                             guardar_prefijos, shape)
 from db import execute, query_all, query_one, transaction
 from errors import prohibido
+from fhir_export import everything
 from texto import PREFIJO_MAX, like_palabra, normalize
 
 bp = Blueprint("paciente", __name__, url_prefix="/pacientes")
+# GET /pacientes/<id>/fhir keeps the blueprint it was published under: its endpoint name is
+# the OpenAPI operationId and the audited resource of a refusal (`fhir_export`).
+fhir_bp = Blueprint("fhir_export", __name__, url_prefix="/pacientes")
 
 CAMPOS_DEL_PACIENTE = {"telefono", "correo", "direccion"}
 
@@ -371,3 +376,33 @@ def list_accesos(id_paciente, query):
 def get_historial_paciente(id_paciente):
     """Igual que `GET /historial/paciente/<id>`."""
     return respuesta_historial(id_paciente)
+
+
+BUNDLE_SCHEMA = {
+    "type": "object", "required": ["resourceType", "type", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"}, "type": {"const": "collection"},
+        "timestamp": {"type": "string"},
+        "entry": {"type": "array", "items": {
+            "type": "object", "required": ["fullUrl", "resource"],
+            "properties": {"fullUrl": {"type": "string"},
+                           "resource": {"type": "object", "required": ["resourceType", "id"]}}}},
+    },
+}
+
+
+@fhir_bp.get("/<int:id_paciente>/fhir")
+@autenticado
+@spec(summary="Exportación FHIR R4 del paciente", tags=["pacientes"],
+      responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
+                                   "application/json": {"schema": BUNDLE_SCHEMA}}}})
+def get_fhir(id_paciente):
+    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition`
+    (CIE-10), `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial. Es
+    la misma respuesta que `GET /fhir/Patient/<id>/$everything`; sus `fullUrl` se resuelven
+    bajo `/fhir`."""
+    body = everything(id_paciente)
+    fhir_json = request.accept_mimetypes.best_match(["application/json",
+                                                     "application/fhir+json"])
+    mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"
+    return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype=mimetype)
