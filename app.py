@@ -141,7 +141,7 @@ def create_app(config=None):
     if app.config.get("CACHE_REDIS_URL"):
         cache_config["CACHE_REDIS_URL"] = app.config["CACHE_REDIS_URL"]
     db.cache.init_app(app, config=cache_config)
-    # The per-address login limit (auth.py) in memory:// (per process) or redis:// (shared).
+    # The per-address login limit (credenciales.py) in memory:// (per process) or redis:// (shared).
     # `limits`, the engine of Flask-Limiter, used directly: the extension's hooks evaluated
     # limits on every request although only the login has one (0.1-0.2 ms per request).
     app.extensions["limite_login"] = FixedWindowRateLimiter(
@@ -152,10 +152,10 @@ def create_app(config=None):
     migraciones.register(app)
     app.teardown_appcontext(db.close_db)
 
-    import auditoria, auth, citas, cie10, consulta_auditoria, diagnosticos  # noqa: E401
+    import auditoria, citas, cie10, consulta_auditoria, cuentas, diagnosticos  # noqa: E401
     import fhir_api, historialMedico, medicamentos, medicos  # noqa: E401
     import paciente, roles, tratamientos, usuarios  # noqa: E401
-    for bp in (auth.bp, usuarios.bp, roles.bp, paciente.bp, medicos.bp, citas.bp,
+    for bp in (cuentas.bp, usuarios.bp, roles.bp, paciente.bp, medicos.bp, citas.bp,
                historialMedico.bp, diagnosticos.bp, tratamientos.bp, medicamentos.bp, cie10.bp,
                consulta_auditoria.bp, paciente.fhir_bp, fhir_api.bp):
         app.register_blueprint(bp)

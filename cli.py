@@ -58,7 +58,7 @@ def register(app):
     @click.option("--nombre", default="Administrador")
     def crear_admin_command(correo, password, nombre):
         """Crea un usuario administrador (o reactiva y cambia la contraseña del existente)."""
-        from auth import hash_password
+        from credenciales import hash_password
 
         if not 8 <= len(password.encode()) <= 72:
             raise click.BadParameter("debe tener entre 8 y 72 bytes", param_hint="--password")
@@ -73,7 +73,7 @@ def register(app):
     @click.option("--correo", required=True, help="Correo de la cuenta bloqueada")
     def desbloquear_command(correo):
         """Olvida los intentos fallidos de una cuenta: vuelve a poder iniciar sesión ya."""
-        from auth import clave_cuenta
+        from credenciales import clave_cuenta
 
         n = db.execute("DELETE FROM Intento_Login WHERE Correo = %s", (clave_cuenta(correo),))
         click.echo(f"Cuenta {correo.strip().lower()} desbloqueada ({n} intentos olvidados)."

@@ -13,9 +13,11 @@ import click
 from flask import current_app
 
 import db
-from auth import ahora_local, crear_invitacion, hash_password
+from auth import ahora_local
 from clinico import alergia_que_choca, hoy
+from credenciales import hash_password
 from db import execute, executemany, query_all, query_one, transaction
+from invitaciones import crear_invitacion
 from texto import normalize, prefijos
 
 DEMO_PASSWORD = "Demo2024!seguro"

@@ -22,8 +22,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from api import Lista, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
-from auth import (InvitacionOut, autenticado, check_lectura_paciente, crear_invitacion,
-                  es_el_paciente, requiere, tiene)
+from auth import autenticado, check_lectura_paciente, es_el_paciente, requiere, tiene
 from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import SELECT_CITA, CitaOut, publica
 from datos_historial import HistorialCompleto, respuesta_historial
@@ -33,6 +32,7 @@ from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar
 from db import execute, query_all, query_one, transaction
 from errors import prohibido
 from fhir_export import everything
+from invitaciones import InvitacionOut, crear_invitacion
 from texto import PREFIJO_MAX, like_palabra, normalize
 
 bp = Blueprint("paciente", __name__, url_prefix="/pacientes")

@@ -21,8 +21,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
-from auth import ER_DUP_ENTRY, PERMISOS, autenticado, check_sin_escalada, requiere
+from auth import PERMISOS, autenticado, check_sin_escalada, requiere
 from clinico import cambios
+from datos_usuario import ER_DUP_ENTRY
 from db import execute, executemany, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido
 

@@ -22,15 +22,16 @@ from pydantic import Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
-from auth import (INSERT_USUARIO, ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, SELECT_USUARIO,
-                  UsuarioOut, autenticado, cargar_usuario, check_correo, check_password_actual,
-                  check_password_nueva, check_sin_escalada, duplicado_usuario_409,
-                  hash_password, permisos_de_rol, requiere, revoke_sessions, tiene,
-                  usuario_publico)
+from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_escalada,
+                  permisos_de_rol, requiere, tiene)
 from clinico import cambios
+from credenciales import check_correo, check_password_actual, check_password_nueva, hash_password
 from datos_paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409
+from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
+                           duplicado_usuario_409, usuario_publico)
 from db import cerrojo, execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
+from sesiones import revoke_sessions
 from texto import normalize
 
 bp = Blueprint("usuarios", __name__, url_prefix="/usuarios")

@@ -167,7 +167,8 @@ def make_user(app, database, make_paciente, make_medico):
     `rol` is a built-in role name or an ID_Rol (custom roles). Tokens are issued directly,
     so tests that are not about login do not depend on it or on its throttling.
     """
-    from auth import hash_password, issue_tokens
+    from credenciales import hash_password
+    from sesiones import issue_tokens
 
     def make(rol="admin", id_paciente=None, id_medico=None, activo=True, password=PASSWORD):
         id_rol = ROLES.get(rol, rol)
