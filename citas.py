@@ -15,7 +15,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Optional
 
 from flask import Blueprint, current_app, g
-from mysql.connector import errors as db_errors
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import Lista, Modelo, Pagina, check_if_match, page, spec
@@ -25,7 +24,7 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import (DURACION_MAX, DURACION_MIN, ORDEN_CITAS, SELECT_CITA, CitaOut, Estado,
                         publica)
 from db import cerrojo, execute, query_all, query_one, transaction
-from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
+from errors import ApiError, conflicto, duplicado_409, no_encontrado, prohibido, validacion
 
 bp = Blueprint("citas", __name__, url_prefix="/citas")
 
@@ -37,7 +36,8 @@ FINALES = ("Completada", "Cancelada", "No_Asistio")
 ANTICIPACION_MAX_DIAS = 730
 ID_MAX = 2**31 - 1
 HORA_PATRON = r"^([01]\d|2[0-3]):[0-5]\d(:00)?$"
-ER_DUP_ENTRY = 1062
+# The UNIQUE backstop of check_libre: another active cita starts at the very same time.
+HORARIO_DUPLICADO = "Horario ocupado: ya hay una cita activa que empieza a esa hora"
 
 
 # ---------------------------------------------------------------------------
@@ -257,12 +257,6 @@ def check_libre(id_medico, id_paciente, inicio, fin, except_id=None):
                                                f"({desde:%Y-%m-%d %H:%M}–{hasta:%H:%M})"}])
 
 
-def horario_ocupado_duplicado():
-    """409 for the UNIQUE backstop: another active cita starts at the very same time."""
-    return conflicto("Horario ocupado: ya hay una cita activa que empieza a esa hora",
-                     codigo="horario_ocupado")
-
-
 def check_fecha(fecha, hora):
     """400 when the start is in the past (clinic time) or too far ahead."""
     ahora = ahora_local()
@@ -379,15 +373,11 @@ def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico, tope=
         check_libre(id_medico, id_paciente, inicio, fin)
         if tope:
             check_tope(id_paciente, inicio)
-        try:
+        with duplicado_409(HORARIO_DUPLICADO, codigo="horario_ocupado"):
             id_cita = execute(
                 "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Motivo, ID_Paciente, `ID_Médico`) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
                 (fecha, hora, duracion_min, motivo, id_paciente, id_medico))
-        except db_errors.IntegrityError as err:
-            if err.errno != ER_DUP_ENTRY:
-                raise
-            raise horario_ocupado_duplicado() from None
         execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario) "
                 "VALUES (%s, 'Pendiente', %s)", (id_cita, g.usuario["id_usuario"]))
         auditar("crear", "cita", id_cita, id_paciente=id_paciente)
@@ -437,13 +427,9 @@ def reprogramar(id_cita, body):
             if propia:
                 check_tope(cita["id_paciente"], inicio, except_id=id_cita)
         sets = ", ".join(f"{COLUMNAS_CAMBIO[k]} = %s" for k in sent)
-        try:
+        with duplicado_409(HORARIO_DUPLICADO, codigo="horario_ocupado"):
             execute(f"UPDATE Cita SET {sets}, Version = Version + 1 WHERE ID_Cita = %s",
                     [*sent.values(), id_cita])
-        except db_errors.IntegrityError as err:
-            if err.errno != ER_DUP_ENTRY:
-                raise
-            raise horario_ocupado_duplicado() from None
         auditar("actualizar", "cita", id_cita, id_paciente=cita["id_paciente"])
         return detalle(id_cita)
 

@@ -3,11 +3,9 @@ its fields, and creating one (with its prefixes and its Historial), for every mo
 reads or writes patients."""
 
 import re
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Literal, Optional
 
-from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Modelo
@@ -15,10 +13,9 @@ from auditoria import auditar
 from auth import ahora_local
 from clinico import publico
 from db import execute, executemany, query_one, transaction
-from errors import conflicto, no_encontrado
+from errors import duplicado_409, no_encontrado
 from texto import normalize, prefijos
 
-ER_DUP_ENTRY = 1062
 CORREO_PATRON = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 TELEFONO_PATRON = re.compile(r"^[0-9 +\-]{7,20}$")
 
@@ -38,17 +35,6 @@ def check_telefono(value):
     if value is not None and not (TELEFONO_PATRON.match(value) and any(c.isdigit() for c in value)):
         raise ValueError("debe tener de 7 a 20 caracteres: dígitos, espacios, + o -")
     return value
-
-
-@contextmanager
-def duplicado_es_409(mensaje):
-    """Turn a UNIQUE violation raised in the block into 409 `conflicto`."""
-    try:
-        yield
-    except db_errors.IntegrityError as err:
-        if err.errno != ER_DUP_ENTRY:
-            raise
-        raise conflicto(mensaje) from None
 
 
 class PacienteDatos(Modelo):
@@ -149,7 +135,7 @@ def crear_paciente(datos):
     Runs in the caller's transaction when there is one (user creation, registration).
     """
     nombre_normalizado = normalize(datos["nombre"])[:100]
-    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
+    with duplicado_409("Ya existe un paciente con ese documento"), transaction():
         id_paciente = execute(
             "INSERT INTO Paciente (Nombre, Nombre_Normalizado, Fecha_Nacimiento, `Género`, "
             "`Teléfono`, Documento, Correo, Direccion, Tipo_Sangre, Alergias) "

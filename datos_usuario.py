@@ -1,19 +1,13 @@
 """The Usuario table's shared rows: its query, the `usuario` object, loading one, and the 409
 of a duplicate, for the `/auth` and `/usuarios` blueprints."""
 
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Optional
 
-from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field
 
 from db import query_one
-from errors import conflicto
-
-
-ER_DUP_ENTRY = 1062
-
+from errors import duplicado_409
 
 SELECT_USUARIO = """
     SELECT u.ID_Usuario AS id_usuario, u.Nombre AS nombre, u.Correo AS correo,
@@ -66,17 +60,8 @@ def cargar_usuario(id_usuario, bloquear=False):
                      + (" FOR UPDATE" if bloquear else ""), (id_usuario,))
 
 
-@contextmanager
 def duplicado_usuario_409():
     """Turn a UNIQUE violation on Usuario raised in the block into 409 naming the field."""
-    try:
-        yield
-    except db_errors.IntegrityError as err:
-        if err.errno != ER_DUP_ENTRY:
-            raise
-        mensaje = "Ya existe un usuario con ese correo"
-        if "uq_usuario_paciente" in (err.msg or ""):
-            mensaje = "Ese paciente ya tiene un usuario"
-        elif "uq_usuario_medico" in (err.msg or ""):
-            mensaje = "Ese médico ya tiene un usuario"
-        raise conflicto(mensaje) from None
+    return duplicado_409("Ya existe un usuario con ese correo", por_indice={
+        "uq_usuario_paciente": "Ese paciente ya tiene un usuario",
+        "uq_usuario_medico": "Ese médico ya tiene un usuario"})

@@ -13,10 +13,10 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
 from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
                           clave_cache, shape)
-from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409
+from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono
 from datos_paciente import shape as shape_paciente
 from db import cache, execute, query_all, query_one, transaction
-from errors import ApiError, no_encontrado, prohibido
+from errors import ApiError, duplicado_409, no_encontrado, prohibido
 from texto import like_palabra, normalize
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
@@ -96,7 +96,7 @@ ORDEN_PACIENTES = Orden(columns=("p.Nombre_Normalizado", "p.ID_Paciente"),
 
 def actualizar(id_medico, campos):
     """Apply `campos` (API names) under If-Match; answer 200 with the new ETag."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+    with duplicado_409("Ya existe un médico con esa licencia"), transaction():
         actual = cargar(id_medico, bloquear=True)
         check_if_match(id_medico, actual["_version"])
         sets = [f"{COLUMNA[k]} = %s" for k in campos]
@@ -181,7 +181,7 @@ def get_medico(id_medico):
       summary="Registrar un médico")
 def create_medico(body):
     """Licencia repetida → 409."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+    with duplicado_409("Ya existe un médico con esa licencia"), transaction():
         id_medico = execute(
             "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
             "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",

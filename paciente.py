@@ -27,10 +27,9 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import SELECT_CITA, CitaOut, publica
 from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
-                            check_paciente_existe, crear_paciente, duplicado_es_409,
-                            guardar_prefijos, shape)
+                            check_paciente_existe, crear_paciente, guardar_prefijos, shape)
 from db import execute, query_all, query_one, transaction
-from errors import prohibido
+from errors import duplicado_409, prohibido
 from fhir_export import everything
 from invitaciones import InvitacionOut, crear_invitacion
 from texto import PREFIJO_MAX, like_palabra, normalize
@@ -172,7 +171,7 @@ def search_sql(query):
 
 def actualizar(id_paciente, campos):
     """Apply `campos` (API names) under If-Match, keep the prefixes in sync; answer 200."""
-    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
+    with duplicado_409("Ya existe un paciente con ese documento"), transaction():
         actual = cargar(id_paciente, bloquear=True)
         check_if_match(id_paciente, actual["_version"])
         sets = [f"{COLUMNA[k]} = %s" for k in campos]

@@ -26,11 +26,11 @@ from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_es
                   permisos_de_rol, requiere, tiene)
 from clinico import cambios
 from credenciales import check_correo, check_password_actual, check_password_nueva, hash_password
-from datos_paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409
+from datos_paciente import PacienteDatos, check_telefono, crear_paciente
 from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
                            duplicado_usuario_409, usuario_publico)
 from db import cerrojo, execute, query_all, query_one, transaction
-from errors import conflicto, no_encontrado, prohibido, validacion
+from errors import conflicto, duplicado_409, no_encontrado, prohibido, validacion
 from sesiones import revoke_sessions
 from texto import normalize
 
@@ -175,7 +175,7 @@ def check_otro_admin(id_usuario):
 
 def crear_medico(datos):
     """Insert a doctor (inside the caller's transaction); returns the id."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"):
+    with duplicado_409("Ya existe un médico con esa licencia"):
         return execute(
             "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
             "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
