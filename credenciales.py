@@ -1,5 +1,5 @@
-"""Passwords and login throttling: bcrypt hashes, the password and account-address rules, and
-the attempt counters of Intento_Login and the `limits` store.
+"""Passwords and login throttling: bcrypt hashes, the password rule, the canonical account
+address and the attempt counters of Intento_Login and the `limits` store.
 
 Login throttling, within LOGIN_VENTANA_MIN minutes: LOGIN_MAX_CUENTA failures of one account
 from one client address, LOGIN_MAX_CUENTA_TOTAL of one account from all, LOGIN_MAX_IP from one
@@ -11,7 +11,6 @@ again, so only failures count. The per-address limit is also kept in a `limits` 
 (RATELIMIT_STORAGE_URI: memory:// per process, redis:// shared), as is the sign-up limit.
 """
 
-import re
 import secrets
 import time
 import unicodedata
@@ -26,9 +25,6 @@ from errors import ApiError, validacion
 
 
 PASSWORD_MIN_BYTES, PASSWORD_MAX_BYTES = 8, 72
-
-
-CORREO_PATRON = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
 
 # Failures (and the attempt being judged) in the window: of the pair (account, address), of
@@ -102,18 +98,6 @@ def check_password_nueva(value):
     """Pydantic validator: 8 to 72 bytes (bcrypt's limit); None passes (optional fields)."""
     if value is not None and not PASSWORD_MIN_BYTES <= len(value.encode()) <= PASSWORD_MAX_BYTES:
         raise ValueError(f"debe tener entre {PASSWORD_MIN_BYTES} y {PASSWORD_MAX_BYTES} bytes")
-    return value
-
-
-def check_correo(value):
-    """Pydantic validator: a plausible address, stored trimmed and in lower case."""
-    if value is None:
-        return value
-    value = value.strip().lower()
-    # Invisible and control characters would make an address that looks like another one.
-    if not CORREO_PATRON.match(value) or any(unicodedata.category(c) in ("Cc", "Cf")
-                                             for c in value):
-        raise ValueError("no es un correo electrónico válido")
     return value
 
 

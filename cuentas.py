@@ -12,10 +12,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Modelo, spec
 from auditoria import auditar
 from auth import ROL_PACIENTE, ahora_local, autenticado
-from credenciales import (CORREO_PATRON, abrir_intento, cerrar_intento, check_correo,
-                          check_password, check_password_actual, check_password_nueva,
-                          contar_registro, correo_canonico, credenciales_invalidas, dummy_hash,
-                          fallo_intento, hash_password)
+from credenciales import (abrir_intento, cerrar_intento, check_password, check_password_actual,
+                          check_password_nueva, contar_registro, correo_canonico,
+                          credenciales_invalidas, dummy_hash, fallo_intento, hash_password)
 from datos_paciente import check_telefono, crear_paciente
 from datos_usuario import (INSERT_USUARIO, UsuarioOut, cargar_usuario, duplicado_usuario_409,
                            usuario_publico)
@@ -23,6 +22,7 @@ from db import execute, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, validacion
 from invitaciones import INTENTOS_INVITACION, INVITACION_VIGENTE, codigo_invalido, hash_codigo
 from sesiones import decode_token, issue_tokens, no_autenticado, revoke_sessions
+from texto import CORREO_PATRON, check_correo
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger("historial.auth")

@@ -14,20 +14,12 @@ from auth import ahora_local
 from clinico import publico
 from db import execute, executemany, query_one, transaction
 from errors import duplicado_409, no_encontrado
-from texto import normalize, prefijos
+from texto import check_correo, normalize, prefijos
 
-CORREO_PATRON = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 TELEFONO_PATRON = re.compile(r"^[0-9 +\-]{7,20}$")
 
 Genero = Literal["Masculino", "Femenino", "Otro"]
 TipoSangre = Literal["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"]
-
-
-def check_correo(value):
-    """A plausible e-mail address (local@dominio.tld), or ValueError in Spanish."""
-    if value is not None and not CORREO_PATRON.match(value):
-        raise ValueError("no es un correo electrónico válido")
-    return value
 
 
 def check_telefono(value):
@@ -62,7 +54,11 @@ class PacienteDatos(Modelo):
         return value
 
     _telefono = field_validator("telefono")(check_telefono)
-    _correo = field_validator("correo")(check_correo)
+
+    @field_validator("correo")
+    @classmethod
+    def correo_valido(cls, value):
+        return check_correo(value, contacto=True)
 
 
 class PacienteOut(BaseModel):

@@ -13,11 +13,11 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
 from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
                           clave_cache, shape)
-from datos_paciente import COLUMNAS, PacienteOut, check_correo, check_telefono
+from datos_paciente import COLUMNAS, PacienteOut, check_telefono
 from datos_paciente import shape as shape_paciente
 from db import cache, execute, query_all, query_one, transaction
 from errors import ApiError, duplicado_409, no_encontrado, prohibido
-from texto import like_palabra, normalize
+from texto import check_correo, like_palabra, normalize
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
 
@@ -41,7 +41,11 @@ class MedicoDatos(Modelo):
     licencia: Optional[Licencia] = Field(None, description="Número de colegiado (único)")
 
     _telefono = field_validator("telefono")(check_telefono)
-    _correo = field_validator("correo")(check_correo)
+
+    @field_validator("correo")
+    @classmethod
+    def correo_valido(cls, value):
+        return check_correo(value, contacto=True)
 
 
 class MedicoCambio(MedicoDatos):

@@ -25,14 +25,14 @@ from auditoria import auditar
 from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_escalada,
                   permisos_de_rol, requiere, tiene)
 from clinico import cambios
-from credenciales import check_correo, check_password_actual, check_password_nueva, hash_password
+from credenciales import check_password_actual, check_password_nueva, hash_password
 from datos_paciente import PacienteDatos, check_telefono, crear_paciente
 from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
                            duplicado_usuario_409, usuario_publico)
 from db import cerrojo, execute, query_all, query_one, transaction
 from errors import conflicto, duplicado_409, no_encontrado, prohibido, validacion
 from sesiones import revoke_sessions
-from texto import normalize
+from texto import check_correo, normalize
 
 bp = Blueprint("usuarios", __name__, url_prefix="/usuarios")
 
