@@ -434,7 +434,7 @@ def reprogramar(id_cita, body):
         return detalle(id_cita)
 
 
-def cambiar_estado(id_cita, estado, motivo):
+def apply_transicion(id_cita, estado, motivo):
     """Apply one transition of the state machine and record it in Cita_Estado."""
     with transaction():
         cita = bloquear(id_cita)
@@ -580,7 +580,7 @@ def change_estado(id_cita, body):
     """Pendiente → Confirmada | Cancelada; Confirmada → Completada | Cancelada | No_Asistio;
     cualquier otra → 409 `transicion_invalida`. El médico de la cita y el personal con
     `citas:gestionar` hacen todas; el paciente sólo cancela las suyas."""
-    cambiar_estado(id_cita, body.estado, body.motivo)
+    apply_transicion(id_cita, body.estado, body.motivo)
     return detalle(id_cita)
 
 
@@ -590,7 +590,7 @@ def change_estado(id_cita, body):
       summary="Cancelar una cita")
 def delete_cita(id_cita):
     """Cancela la cita (no se borra) y libera su horario; en un estado final → 409."""
-    cambiar_estado(id_cita, "Cancelada", None)
+    apply_transicion(id_cita, "Cancelada", None)
     return "", 204
 
 

@@ -15,7 +15,7 @@ from auth import ROL_PACIENTE, ahora_local, autenticado
 from credenciales import (abrir_intento, cerrar_intento, check_password, check_password_actual,
                           check_password_nueva, contar_registro, correo_canonico,
                           credenciales_invalidas, dummy_hash, fallo_intento, hash_password)
-from datos_paciente import check_telefono, crear_paciente
+from datos_paciente import check_telefono, insert_paciente
 from datos_usuario import (INSERT_USUARIO, UsuarioOut, cargar_usuario, duplicado_usuario_409,
                            usuario_publico)
 from db import execute, query_one, transaction
@@ -153,7 +153,7 @@ def registrar_abierto(body):
              "genero": body.genero, "telefono": body.telefono, "correo": body.correo}
     hashed = hash_password(body.password)
     with duplicado_usuario_409(), transaction():
-        id_paciente = crear_paciente(datos)
+        id_paciente = insert_paciente(datos)
         id_usuario = execute(INSERT_USUARIO, (body.nombre, body.correo, hashed, ROL_PACIENTE,
                                               id_paciente, None))
         usuario = cargar_usuario(id_usuario)

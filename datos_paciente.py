@@ -125,7 +125,7 @@ def guardar_prefijos(id_paciente, nombre_normalizado, nuevo=False):
                 [(p, nombre_normalizado, id_paciente) for p in prefijos(nombre_normalizado)])
 
 
-def crear_paciente(datos):
+def insert_paciente(datos):
     """Insert a patient, its search prefixes and its Historial; returns the id.
 
     Runs in the caller's transaction when there is one (user creation, registration).

@@ -680,7 +680,7 @@ def create_patient(body):
     `address`.
     Inválido → 400 OperationOutcome con la ruta del problema; documento repetido → 409.
     Responde 201 con el recurso y `Location`."""
-    id_paciente = datos_paciente.crear_paciente(datos_de_patient(body))
+    id_paciente = datos_paciente.insert_paciente(datos_de_patient(body))
     row = datos_paciente.cargar(id_paciente)
     resource = fhir_export.patient(row)
     response = leido(resource, id_paciente, row["_version"])

@@ -27,7 +27,7 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import SELECT_CITA, CitaOut, publica
 from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
-                            check_paciente_existe, crear_paciente, guardar_prefijos, shape)
+                            check_paciente_existe, guardar_prefijos, insert_paciente, shape)
 from db import execute, query_all, query_one, transaction
 from errors import duplicado_409, prohibido
 from fhir_export import everything
@@ -216,7 +216,7 @@ def list_pacientes(query):
       tags=["pacientes"], summary="Registrar un paciente")
 def create_paciente(body):
     """Crea el paciente y su historial en una transacción. Documento repetido → 409."""
-    id_paciente = crear_paciente(body.model_dump())
+    id_paciente = insert_paciente(body.model_dump())
     row = cargar(id_paciente)
     return respuesta(shape(row), id_paciente, row["_version"], status=201,
                      location=f"/pacientes/{id_paciente}")

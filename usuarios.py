@@ -26,7 +26,7 @@ from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_es
                   permisos_de_rol, requiere, tiene)
 from clinico import cambios
 from credenciales import check_password_actual, check_password_nueva, hash_password
-from datos_paciente import PacienteDatos, check_telefono, crear_paciente
+from datos_paciente import PacienteDatos, check_telefono, insert_paciente
 from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
                            duplicado_usuario_409, usuario_publico)
 from db import cerrojo, execute, query_all, query_one, transaction
@@ -267,7 +267,7 @@ def create_usuario(body):
                        | ({"medicos:escribir"} if body.medico else set()), "Ese usuario")
     hashed = hash_password(body.password)
     with duplicado_usuario_409(), transaction():
-        id_paciente = (crear_paciente(body.paciente.model_dump()) if body.paciente
+        id_paciente = (insert_paciente(body.paciente.model_dump()) if body.paciente
                        else check_existe("id_paciente", body.id_paciente))
         id_medico = (crear_medico(body.medico.model_dump()) if body.medico
                      else check_existe("id_medico", body.id_medico))
