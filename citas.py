@@ -22,7 +22,7 @@ from auditoria import auditar
 from auth import ahora_local, autenticado, bajo_su_cuidado, es_el_paciente, tiene
 from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import (DURACION_MAX, DURACION_MIN, ORDEN_CITAS, SELECT_CITA, CitaOut, Estado,
-                        publica)
+                        shape_cita)
 from db import cerrojo, execute, query_all, query_one, transaction
 from errors import ApiError, conflicto, duplicado_409, no_encontrado, prohibido, validacion
 
@@ -287,7 +287,7 @@ def bloquear(id_cita):
 def detalle(id_cita, row=None, status=200, location=None):
     """The single-cita answer: the cita, its state history (oldest first) and its ETag."""
     row = row or cargar(id_cita)
-    body = publica(row)
+    body = shape_cita(row)
     body["historial_estados"] = query_all(
         "SELECT Estado AS estado, Fecha AS fecha, ID_Usuario AS id_usuario, Motivo AS motivo "
         "FROM Cita_Estado WHERE ID_Cita = %s ORDER BY ID_Cita_Estado", (id_cita,))
@@ -500,7 +500,7 @@ def listar(query, id_medico=None, id_paciente=None):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Cita c WHERE TRUE" + where, params)["n"]
     auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
 
 
 @bp.get("")

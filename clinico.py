@@ -110,13 +110,13 @@ class DiagnosticoOut(BaseModel):
     actualizado_en: datetime
 
 
-def publico(row):
+def shape_row(row):
     """The row without its internal keys (`_version`, cursor keys)."""
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-def publicos(rows):
-    """`publico` of every row of one query, in place (the rows are fresh from query_all):
+def shape_rows(rows):
+    """`shape_row` of every row of one query, in place (the rows are fresh from query_all):
     the internal keys are worked out once and deleted, cheaper than copying the rest."""
     internas = [k for k in rows[0] if k.startswith("_")] if rows else []
     for row in rows:
@@ -129,14 +129,14 @@ def tratamientos_de(id_diagnostico):
     """The treatments of a diagnosis (anulled ones too), newest first."""
     rows = query_all(SELECT_TRATAMIENTO + " WHERE t.`ID_Diagnóstico` = %s "
                      "ORDER BY t.ID_Tratamiento DESC", (id_diagnostico,))
-    return publicos(rows)
+    return shape_rows(rows)
 
 
 def medicamentos_de(id_tratamiento):
     """The prescriptions of a treatment (anulled ones too), newest first."""
     rows = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Tratamiento = %s "
                      "ORDER BY m.ID_Medicamento DESC", (id_tratamiento,))
-    return publicos(rows)
+    return shape_rows(rows)
 
 
 # ---------------------------------------------------------------------------

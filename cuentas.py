@@ -17,7 +17,7 @@ from credenciales import (abrir_intento, cerrar_intento, check_password, check_p
                           credenciales_invalidas, dummy_hash, fallo_intento, hash_password)
 from datos_paciente import check_telefono, insert_paciente
 from datos_usuario import (INSERT_USUARIO, UsuarioOut, cargar_usuario, duplicado_usuario_409,
-                           usuario_publico)
+                           shape_usuario)
 from db import execute, query_one, transaction
 from errors import ApiError, conflicto, no_encontrado, validacion
 from invitaciones import INTENTOS_INVITACION, INVITACION_VIGENTE, codigo_invalido, hash_codigo
@@ -173,7 +173,7 @@ CUENTA_DE_LOGIN = """
 
 def respuesta_tokens(tokens, usuario, status=200):
     """The login/refresh/registration answer."""
-    response = current_app.json.response({**tokens, "usuario": usuario_publico(usuario)})
+    response = current_app.json.response({**tokens, "usuario": shape_usuario(usuario)})
     response.status_code = status
     return response
 
@@ -256,7 +256,7 @@ def logout():
 @spec(responses={200: UsuarioOut}, tags=["auth"], summary="El usuario de la sesión")
 def me():
     """El objeto `usuario` del token presentado."""
-    return usuario_publico(g.usuario)
+    return shape_usuario(g.usuario)
 
 
 @bp.put("/password")

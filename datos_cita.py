@@ -63,7 +63,7 @@ SELECT_CITA = """
 """
 
 
-def publica(row):
+def shape_cita(row):
     """The contract's cita object from a SELECT_CITA row."""
     return {
         "id_cita": row["id_cita"], "fecha": row["fecha"], "hora": row["hora"],

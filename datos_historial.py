@@ -23,8 +23,8 @@ from api import dumps_fragment
 from auditoria import auditar
 from auth import check_lectura_clinica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
-                     MedicamentoOut, TratamientoOut, publicos, respuesta)
-from datos_cita import SELECT_CITA, CitaOut, publica
+                     MedicamentoOut, TratamientoOut, respuesta, shape_rows)
+from datos_cita import SELECT_CITA, CitaOut, shape_cita
 from db import cache, query_all, query_one, transaction
 from errors import no_encontrado
 
@@ -95,16 +95,16 @@ def anidar(citas, diagnosticos, tratamientos, medicamentos):
     """The published citas, and the diagnoses with their treatments with their prescriptions,
     from the rows of TIMELINE_SQL (fresh rows: they are changed in place)."""
     por_tratamiento = {}
-    for m in publicos(medicamentos):
+    for m in shape_rows(medicamentos):
         por_tratamiento.setdefault(m["id_tratamiento"], []).append(m)
     por_diagnostico = {}
-    for t in publicos(tratamientos):
+    for t in shape_rows(tratamientos):
         t["medicamentos"] = por_tratamiento.get(t["id_tratamiento"], [])
         por_diagnostico.setdefault(t["id_diagnostico"], []).append(t)
-    diagnosticos = publicos(diagnosticos)
+    diagnosticos = shape_rows(diagnosticos)
     for d in diagnosticos:
         d["tratamientos"] = por_diagnostico.get(d["id_diagnostico"], [])
-    return [publica(c) for c in citas], diagnosticos
+    return [shape_cita(c) for c in citas], diagnosticos
 
 
 def cargar_paciente(id_paciente):
@@ -155,7 +155,7 @@ def timeline(id_paciente):
 
 def historia(row, historial, citas, diagnosticos):
     """The nested history object of the contract."""
-    return {"paciente": datos_paciente.shape(row), "historial": historial, "citas": citas,
+    return {"paciente": datos_paciente.shape_paciente(row), "historial": historial, "citas": citas,
             "diagnosticos": diagnosticos}
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from api import Orden
-from clinico import publico
+from clinico import shape_row
 from db import cache, query_one
 from errors import no_encontrado
 
@@ -39,9 +39,9 @@ ORDEN_MEDICOS = Orden(columns=("m.Nombre_Normalizado", "m.`ID_Médico`"),
                       keys=("_orden_nombre", "id_medico"))
 
 
-def shape(row):
+def shape_medico(row):
     """The contract's doctor object from a SELECT_MEDICO row."""
-    return {**publico(row), "activo": bool(row["activo"])}
+    return {**shape_row(row), "activo": bool(row["activo"])}
 
 
 def cargar(id_medico, bloquear=False):

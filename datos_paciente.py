@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Modelo
 from auditoria import auditar
 from auth import ahora_local
-from clinico import publico
+from clinico import shape_row
 from db import execute, executemany, query_one, transaction
 from errors import duplicado_409, no_encontrado
 from texto import check_correo, normalize, prefijos
@@ -96,9 +96,9 @@ def edad(nacimiento, hoy):
     return hoy.year - nacimiento.year - ((hoy.month, hoy.day) < (nacimiento.month, nacimiento.day))
 
 
-def shape(row):
+def shape_paciente(row):
     """The contract's patient object from a SELECT_PACIENTE row."""
-    out = publico(row)
+    out = shape_row(row)
     out["activo"] = bool(out["activo"])
     out["edad"] = edad(row["fecha_nacimiento"], ahora_local().date())
     return out

@@ -42,7 +42,7 @@ class UsuarioOut(BaseModel):
     creado_en: datetime
 
 
-def usuario_publico(row):
+def shape_usuario(row):
     """The contract's `usuario` object from a row of SELECT_USUARIO or USUARIO_DE_SESION."""
     return {
         "id_usuario": row["id_usuario"], "nombre": row["nombre"], "correo": row["correo"],

@@ -12,7 +12,7 @@ from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (ORDEN_DIAGNOSTICOS, SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut,
                      alcance_lista, auditar_lectura, cambios, check_lectura_fila, check_no_futura,
-                     es_autor, hoy, publico, respuesta, tratamientos_de)
+                     es_autor, hoy, respuesta, shape_row, tratamientos_de)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
 
@@ -124,7 +124,7 @@ def _crear(body):
              cita["id_paciente"], cita["id_medico"]))
         auditar("crear", "diagnostico", id_diagnostico, id_paciente=cita["id_paciente"])
         row = cargar(id_diagnostico)
-    return respuesta(publico(row), id_diagnostico, row["_version"], status=201,
+    return respuesta(shape_row(row), id_diagnostico, row["_version"], status=201,
                      location=f"/diagnosticos/{id_diagnostico}")
 
 
@@ -180,7 +180,7 @@ def list_diagnosticos(query):
         total = query_one("SELECT COUNT(*) AS n FROM `Diagnóstico` d WHERE TRUE" + where,
                           params)["n"]
     auditar_lectura("diagnostico", rows[:query.limite], "id_diagnostico")
-    return page(rows, query, ORDEN_DIAGNOSTICOS, total=total, shape=publico)
+    return page(rows, query, ORDEN_DIAGNOSTICOS, total=total, shape=shape_row)
 
 
 @bp.get("/<int:id_diagnostico>")
@@ -191,7 +191,7 @@ def get_diagnostico(id_diagnostico):
     """El diagnóstico (también si está anulado) y sus tratamientos."""
     row = cargar(id_diagnostico)
     check_lectura_fila(row)
-    body = publico(row)
+    body = shape_row(row)
     body["tratamientos"] = tratamientos_de(id_diagnostico)
     auditar("leer", "diagnostico", id_diagnostico, id_paciente=row["id_paciente"])
     return respuesta(body, id_diagnostico, row["_version"])
@@ -225,7 +225,7 @@ def update_diagnostico(id_diagnostico, body):
                 "WHERE `ID_Diagnóstico` = %s", [*sent.values(), id_diagnostico])
         auditar("actualizar", "diagnostico", id_diagnostico, id_paciente=row["id_paciente"])
         row = cargar(id_diagnostico)
-    return respuesta(publico(row), id_diagnostico, row["_version"])
+    return respuesta(shape_row(row), id_diagnostico, row["_version"])
 
 
 @bp.delete("/<int:id_diagnostico>")

@@ -11,7 +11,7 @@ from api import Modelo, check_if_match, spec
 from auditoria import auditar
 from auth import (autenticado, check_escritura_clinica, check_lectura_clinica, puede_leer_clinica,
                   requiere, tiene)
-from clinico import hoy, publico, respuesta
+from clinico import hoy, respuesta, shape_row
 from datos_historial import HistorialCompleto, HistorialOut, respuesta_historial
 from db import execute, query_one, transaction
 from errors import no_encontrado
@@ -92,7 +92,7 @@ def create_historial(body):
         row = query_one(SELECT_HISTORIAL + " WHERE h.ID_Paciente = %s", (body.id_paciente,))
         if creado:
             auditar("crear", "historial", row["id_historial"], id_paciente=body.id_paciente)
-        datos = publico(row)
+        datos = shape_row(row)
         if puede_leer_clinica(body.id_paciente):
             auditar("leer", "historial", row["id_historial"], id_paciente=body.id_paciente)
         else:
@@ -111,7 +111,7 @@ def get_historial(id_historial):
     row = cargar(id_historial)
     check_lectura_clinica(row["id_paciente"])
     auditar("leer", "historial", id_historial, id_paciente=row["id_paciente"])
-    return respuesta(publico(row), id_historial, row["_version"])
+    return respuesta(shape_row(row), id_historial, row["_version"])
 
 
 @bp.patch("/<int:id_historial>")
@@ -129,4 +129,4 @@ def update_historial(id_historial, body):
                 "WHERE ID_Historial = %s", (body.antecedentes, id_historial))
         auditar("actualizar", "historial", id_historial, id_paciente=row["id_paciente"])
         row = cargar(id_historial)
-    return respuesta(publico(row), id_historial, row["_version"])
+    return respuesta(shape_row(row), id_historial, row["_version"])

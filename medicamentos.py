@@ -10,7 +10,7 @@ from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (ORDEN_MEDICAMENTOS, SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista,
                      alergia_que_choca, auditar_lectura, cambios, check_anulacion, check_cambio,
-                     check_lectura_fila, publico, respuesta)
+                     check_lectura_fila, respuesta, shape_row)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
@@ -123,7 +123,7 @@ def create_medicamento(body):
             auditar("crear", "medicamento", id_medicamento, id_paciente=id_paciente,
                     motivo=override)
         row = cargar(id_medicamento)
-    return respuesta(publico(row), id_medicamento, row["_version"], status=201,
+    return respuesta(shape_row(row), id_medicamento, row["_version"], status=201,
                      location=f"/medicamentos/{id_medicamento}")
 
 
@@ -149,7 +149,7 @@ def _listar(query, id_tratamiento, id_paciente):
         total = query_one("SELECT COUNT(*) AS n FROM Medicamento m WHERE TRUE" + where,
                           params)["n"]
     auditar_lectura("medicamento", rows[:query.limite], "id_medicamento")
-    return page(rows, query, ORDEN_MEDICAMENTOS, total=total, shape=publico)
+    return page(rows, query, ORDEN_MEDICAMENTOS, total=total, shape=shape_row)
 
 
 @bp.get("")
@@ -182,7 +182,7 @@ def get_medicamento(id_medicamento):
     row = cargar(id_medicamento)
     check_lectura_fila(row)
     auditar("leer", "medicamento", id_medicamento, id_paciente=row["id_paciente"])
-    return respuesta(publico(row), id_medicamento, row["_version"])
+    return respuesta(shape_row(row), id_medicamento, row["_version"])
 
 
 COLUMNAS_CAMBIO = {"nombre": "Nombre", "dosis": "Dosis", "frecuencia": "Frecuencia",
@@ -219,7 +219,7 @@ def update_medicamento(id_medicamento, body):
         auditar("actualizar", "medicamento", id_medicamento, id_paciente=row["id_paciente"],
                 motivo=override or motivo)
         row = cargar(id_medicamento)
-    return respuesta(publico(row), id_medicamento, row["_version"])
+    return respuesta(shape_row(row), id_medicamento, row["_version"])
 
 
 @bp.delete("/<int:id_medicamento>")

@@ -12,9 +12,8 @@ from auth import ahora_local, autenticado, requiere, tiene
 from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
 from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
-                          clave_cache, shape)
-from datos_paciente import COLUMNAS, PacienteOut, check_telefono
-from datos_paciente import shape as shape_paciente
+                          clave_cache, shape_medico)
+from datos_paciente import COLUMNAS, PacienteOut, check_telefono, shape_paciente
 from db import cache, execute, query_all, query_one, transaction
 from errors import ApiError, duplicado_409, no_encontrado, prohibido
 from texto import check_correo, like_palabra, normalize
@@ -113,7 +112,7 @@ def actualizar(id_medico, campos):
         auditar("actualizar", "medico", id_medico)
         row = cargar(id_medico)
     cache.delete(clave_cache(id_medico))
-    return respuesta(shape(row), id_medico, row["_version"])
+    return respuesta(shape_medico(row), id_medico, row["_version"])
 
 
 def libres(id_medico, fecha, duracion):
@@ -167,7 +166,7 @@ def list_medicos(query):
     total = None
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM `Médico` m WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape)
+    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape_medico)
 
 
 @bp.get("/<int:id_medico>")
@@ -176,7 +175,7 @@ def list_medicos(query):
 def get_medico(id_medico):
     """Cualquier usuario autenticado. Lleva `ETag`."""
     row = cargar_publico(id_medico)
-    return respuesta(shape(row), id_medico, row["_version"])
+    return respuesta(shape_medico(row), id_medico, row["_version"])
 
 
 @bp.post("")
@@ -193,7 +192,7 @@ def create_medico(body):
              body.correo, body.licencia))
         auditar("crear", "medico", id_medico)
     row = cargar(id_medico)
-    return respuesta(shape(row), id_medico, row["_version"], status=201,
+    return respuesta(shape_medico(row), id_medico, row["_version"], status=201,
                      location=f"/medicos/{id_medico}")
 
 

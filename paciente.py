@@ -24,10 +24,11 @@ from api import Lista, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, es_el_paciente, requiere, tiene
 from clinico import auditar_lectura, cambios, respuesta
-from datos_cita import SELECT_CITA, CitaOut, publica
+from datos_cita import SELECT_CITA, CitaOut, shape_cita
 from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
-                            check_paciente_existe, guardar_prefijos, insert_paciente, shape)
+                            check_paciente_existe, guardar_prefijos, insert_paciente,
+                            shape_paciente)
 from db import execute, query_all, query_one, transaction
 from errors import duplicado_409, prohibido
 from fhir_export import everything
@@ -186,7 +187,7 @@ def actualizar(id_paciente, campos):
                 "WHERE ID_Paciente = %s", params + [id_paciente])
         auditar("actualizar", "paciente", id_paciente, id_paciente=id_paciente)
         row = cargar(id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"])
+    return respuesta(shape_paciente(row), id_paciente, row["_version"])
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def list_pacientes(query):
     total = query_one(count_sql, count_params)["n"] if query.total else None
     auditar_lectura("paciente", rows[:query.limite], "id_paciente")
     _, keys, desc = ORDENES[query.orden]
-    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape)
+    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape_paciente)
 
 
 @bp.post("")
@@ -218,7 +219,7 @@ def create_paciente(body):
     """Crea el paciente y su historial en una transacción. Documento repetido → 409."""
     id_paciente = insert_paciente(body.model_dump())
     row = cargar(id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"], status=201,
+    return respuesta(shape_paciente(row), id_paciente, row["_version"], status=201,
                      location=f"/pacientes/{id_paciente}")
 
 
@@ -231,7 +232,7 @@ def get_paciente(id_paciente):
     check_lectura_paciente(id_paciente)
     row = cargar(id_paciente)
     auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"])
+    return respuesta(shape_paciente(row), id_paciente, row["_version"])
 
 
 @bp.put("/<int:id_paciente>")
@@ -328,7 +329,7 @@ def list_citas_paciente(id_paciente, query):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Cita c" + where, params)["n"]
     auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
 
 
 ORDEN_ACCESOS = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)

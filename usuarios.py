@@ -28,7 +28,7 @@ from clinico import cambios
 from credenciales import check_password_actual, check_password_nueva, hash_password
 from datos_paciente import PacienteDatos, check_telefono, insert_paciente
 from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
-                           duplicado_usuario_409, usuario_publico)
+                           duplicado_usuario_409, shape_usuario)
 from db import cerrojo, execute, query_all, query_one, transaction
 from errors import conflicto, duplicado_409, no_encontrado, prohibido, validacion
 from sesiones import revoke_sessions
@@ -117,7 +117,7 @@ class UsuarioCambio(Modelo):
 
 def respuesta(row, status=200, location=None):
     """The `usuario` object with its ETag (and `Location` for a create)."""
-    response = current_app.json.response(usuario_publico(row))
+    response = current_app.json.response(shape_usuario(row))
     response.status_code = status
     if location:
         response.headers["Location"] = location
@@ -231,7 +231,7 @@ def list_usuarios(query):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Usuario u JOIN Rol r ON r.ID_Rol = u.ID_Rol "
                           "WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN, total=total, shape=usuario_publico)
+    return page(rows, query, ORDEN, total=total, shape=shape_usuario)
 
 
 @bp.get("/<int:id_usuario>")

@@ -25,9 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import db  # noqa: E402
 from api import encode_cursor  # noqa: E402
 from auditoria import INSERT_AUDITORIA  # noqa: E402
-from clinico import publico  # noqa: E402
+from clinico import shape_row  # noqa: E402
 from config import load_config  # noqa: E402
-from datos_cita import SELECT_CITA, publica  # noqa: E402
+from datos_cita import SELECT_CITA, shape_cita  # noqa: E402
 from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
 from paciente import search_sql  # noqa: E402
@@ -106,7 +106,7 @@ def user_of(environ):
 
 
 def paciente_out(row):
-    out = publico(row)
+    out = shape_row(row)
     out["activo"] = bool(out["activo"])
     out["edad"] = edad(row["fecha_nacimiento"], date.today())
     return out
@@ -155,7 +155,7 @@ def list_citas(environ, usuario, rid, args):
     if len(rows) > limite:
         last = shown[-1]
         siguiente = encode_cursor([last["fecha"].isoformat(), str(last["hora"]), last["id_cita"]])
-    return {"datos": [publica(r) for r in shown], "siguiente": siguiente}, {}
+    return {"datos": [shape_cita(r) for r in shown], "siguiente": siguiente}, {}
 
 
 def get_historial(environ, usuario, rid, id_paciente):
