@@ -24,6 +24,7 @@ import metricas
 import migraciones
 from config import ConfigError, load_config
 from errors import register_error_handlers
+from openapi import build_openapi
 
 
 class SinSesion(SessionInterface):
@@ -273,7 +274,7 @@ def register_operations(app):
     def openapi():
         """La descripción OpenAPI de todas las rutas."""
         if "openapi" not in app.extensions:
-            app.extensions["openapi"] = api.build_openapi(app)
+            app.extensions["openapi"] = build_openapi(app)
         return jsonify(app.extensions["openapi"])
 
     @app.get("/docs")
