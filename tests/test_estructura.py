@@ -1,9 +1,11 @@
 """The import rules of the project (issue 16, STYLE.md "Shape"), read from the source with ast:
 imports flow one way (no cycle between project modules), no project import hides inside a
 function (except the app factory and the CLI commands), and no blueprint module imports
-another blueprint module: what two blueprints share lives in a module that owns the data."""
+another blueprint module: what two blueprints share lives in a module that owns the data.
+The table of README «Cómo está organizado» names every module, its layer and its tables."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,33 @@ def test_la_deteccion_ve_un_blueprint_que_importa_otro(tmp_path):
         "b.py": "from flask import Blueprint\nbp = Blueprint('b', __name__)\n",
         "c.py": "import a\n"})
     assert blueprint_a_blueprint(arboles) == ["a → b"]
+
+
+def tabla_del_readme():
+    """{module: (layer, owned tables)} from the table of README «Cómo está organizado»."""
+    texto = (RAIZ / "README.md").read_text(encoding="utf-8")
+    seccion = texto.split("## Cómo está organizado", 1)[1].split("\n## ", 1)[0]
+    filas = {}
+    for linea in seccion.splitlines():
+        celdas = [c.strip() for c in linea.strip().strip("|").split("|")]
+        if len(celdas) != 4 or not celdas[0].startswith("`"):
+            continue
+        for nombre in re.findall(r"`([\w.]+)\.py`", celdas[0]):
+            filas[nombre] = (celdas[1], set(re.findall(r"`([^`]+)`", celdas[2])))
+    return filas
+
+
+def test_el_readme_nombra_cada_modulo(arboles):
+    assert set(tabla_del_readme()) == set(arboles)
+
+
+def test_el_readme_dice_que_modulos_son_blueprints(arboles):
+    blueprints = {m for m, t in arboles.items() if es_blueprint(t)}
+    assert {m for m, (capa, _) in tabla_del_readme().items() if capa == "blueprint"} == blueprints
+
+
+def test_cada_tabla_tiene_un_solo_dueno_en_el_readme():
+    esquema = (RAIZ / "Base de Datos Final.sql").read_text(encoding="utf-8")
+    tablas = set(re.findall(r"CREATE TABLE IF NOT EXISTS `?(\w+)`?", esquema))
+    duenos = [t for _, (_, propias) in tabla_del_readme().items() for t in propias]
+    assert sorted(duenos) == sorted(tablas)
