@@ -2,8 +2,10 @@
 data, an administrator, and unlocking an account after failed logins."""
 
 import os
+import time
 
 import click
+import mysql.connector
 from flask import current_app
 
 import db
@@ -13,12 +15,24 @@ import respaldo
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Base de Datos Final.sql")
 
 
+def wait_for_server(args, seconds=30):
+    """Connect with retries until the server answers (start-up of a fresh server)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return mysql.connector.connect(**args)
+        except mysql.connector.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def init_schema(config, echo=lambda line: None):
     """Create the database if missing and apply every pending migration (safe to re-run);
     returns the labels applied. Raises migraciones.MigrationError (one line) when it cannot."""
     args = db.connect_args(config)
     name = args.pop("database")
-    cnx = db.wait_for_server(args)
+    cnx = wait_for_server(args)
     try:
         cur = cnx.cursor()
         # The name comes from configuration, never from a request; quoted as an identifier.
