@@ -24,6 +24,7 @@ import metricas
 import migraciones
 from config import ConfigError, load_config
 from errors import register_error_handlers
+from openapi import build_openapi
 
 
 class SinSesion(SessionInterface):
@@ -141,7 +142,7 @@ def create_app(config=None):
     if app.config.get("CACHE_REDIS_URL"):
         cache_config["CACHE_REDIS_URL"] = app.config["CACHE_REDIS_URL"]
     db.cache.init_app(app, config=cache_config)
-    # The per-address login limit (auth.py) in memory:// (per process) or redis:// (shared).
+    # The per-address login limit (credenciales.py) in memory:// (per process) or redis:// (shared).
     # `limits`, the engine of Flask-Limiter, used directly: the extension's hooks evaluated
     # limits on every request although only the login has one (0.1-0.2 ms per request).
     app.extensions["limite_login"] = FixedWindowRateLimiter(
@@ -152,13 +153,13 @@ def create_app(config=None):
     migraciones.register(app)
     app.teardown_appcontext(db.close_db)
 
-    import auditoria, auth, citas, cie10, consulta_auditoria, diagnosticos  # noqa: E401
-    import fhir_api, fhir_export, historialMedico, medicamentos, medicos  # noqa: E401
+    import auditoria, citas, cie10, consulta_auditoria, cuentas, diagnosticos  # noqa: E401
+    import fhir_api, historialMedico, medicamentos, medicos  # noqa: E401
     import paciente, roles, tratamientos, usuarios  # noqa: E401
-    for module in (auth, usuarios, roles, paciente, medicos, citas, historialMedico,
-                   diagnosticos, tratamientos, medicamentos, cie10, consulta_auditoria,
-                   fhir_export, fhir_api):
-        app.register_blueprint(module.bp)
+    for bp in (cuentas.bp, usuarios.bp, roles.bp, paciente.bp, medicos.bp, citas.bp,
+               historialMedico.bp, diagnosticos.bp, tratamientos.bp, medicamentos.bp, cie10.bp,
+               consulta_auditoria.bp, paciente.fhir_bp, fhir_api.bp):
+        app.register_blueprint(bp)
     auditoria.register(app)
     register_operations(app)
     metricas.register(app)
@@ -273,7 +274,7 @@ def register_operations(app):
     def openapi():
         """La descripción OpenAPI de todas las rutas."""
         if "openapi" not in app.extensions:
-            app.extensions["openapi"] = api.build_openapi(app)
+            app.extensions["openapi"] = build_openapi(app)
         return jsonify(app.extensions["openapi"])
 
     @app.get("/docs")

@@ -12,32 +12,32 @@ commit and the other is retried.
 """
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal, Optional
+from typing import Optional
 
 from flask import Blueprint, current_app, g
-from mysql.connector import errors as db_errors
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, bajo_su_cuidado, es_el_paciente, tiene
 from clinico import auditar_lectura, cambios, respuesta
-from db import cerrojo, execute, executemany, query_all, query_one, transaction
-from errors import ApiError, conflicto, no_encontrado, prohibido, validacion
+from datos_cita import (DURACION_MAX, DURACION_MIN, ORDEN_CITAS, SELECT_CITA, CitaOut, Estado,
+                        shape_cita)
+from db import cerrojo, execute, query_all, query_one, transaction
+from errors import ApiError, conflicto, duplicado_409, no_encontrado, prohibido, validacion
 
 bp = Blueprint("citas", __name__, url_prefix="/citas")
 
-Estado = Literal["Pendiente", "Confirmada", "Cancelada", "Completada", "No_Asistio"]
 TRANSICIONES = {
     "Pendiente": ("Confirmada", "Cancelada"),
     "Confirmada": ("Completada", "Cancelada", "No_Asistio"),
 }
 FINALES = ("Completada", "Cancelada", "No_Asistio")
-DURACION_MIN, DURACION_MAX = 5, 240  # also the CHECK of Cita.Duracion_Min
 ANTICIPACION_MAX_DIAS = 730
 ID_MAX = 2**31 - 1
 HORA_PATRON = r"^([01]\d|2[0-3]):[0-5]\d(:00)?$"
-ER_DUP_ENTRY = 1062
+# The UNIQUE backstop of check_libre: another active cita starts at the very same time.
+HORARIO_DUPLICADO = "Horario ocupado: ya hay una cita activa que empieza a esa hora"
 
 
 # ---------------------------------------------------------------------------
@@ -126,37 +126,6 @@ class FiltroCitasPaciente(FiltroFechas):
     id_medico: Optional[int] = Field(None, ge=1, le=ID_MAX)
 
 
-class PacienteRef(BaseModel):
-    """El paciente de la cita."""
-
-    id_paciente: int
-    nombre: str
-
-
-class MedicoRef(BaseModel):
-    """El médico de la cita."""
-
-    id_medico: int
-    nombre: str
-    especialidad: str
-
-
-class CitaOut(BaseModel):
-    """Una cita."""
-
-    id_cita: int
-    fecha: date
-    hora: str = Field(..., pattern=r"^\d{2}:\d{2}$", examples=["10:30"])
-    duracion_min: int
-    estado: Estado
-    motivo: Optional[str] = None
-    id_paciente: int
-    id_medico: int
-    paciente: PacienteRef
-    medico: MedicoRef
-    creado_en: datetime
-
-
 class EstadoOut(BaseModel):
     """Un paso del historial de estados de una cita."""
 
@@ -176,16 +145,6 @@ class CitaDetalle(CitaOut):
 # Queries
 # ---------------------------------------------------------------------------
 
-SELECT_CITA = """
-    SELECT c.ID_Cita AS id_cita, c.Fecha AS fecha, c.Hora AS hora,
-           c.Duracion_Min AS duracion_min, c.Estado AS estado, c.Motivo AS motivo,
-           c.ID_Paciente AS id_paciente, c.`ID_Médico` AS id_medico, c.Creado_En AS creado_en,
-           p.Nombre AS _paciente, m.Nombre AS _medico, m.Especialidad AS _especialidad,
-           c.Version AS _version
-      FROM Cita c
-      JOIN Paciente p ON p.ID_Paciente = c.ID_Paciente
-      JOIN `Médico` m ON m.`ID_Médico` = c.`ID_Médico`
-"""
 
 # Only the Cita row: a FOR UPDATE over the JOIN would also lock the patient and doctor rows,
 # in the join's order instead of the fixed doctor-then-patient order.
@@ -225,15 +184,6 @@ def find_clash(id_medico, id_paciente, inicio, fin, except_id=None):
     rows = query_all(SOLAPES, (id_medico, desde, fin, inicio, except_id or 0,
                                id_paciente, desde, fin, inicio, except_id or 0))
     return rows[0] if rows else None
-
-
-def busy_slots(id_medico, inicio, fin):
-    """(inicio, fin) of the doctor's non-cancelled citas overlapping [inicio, fin), in order."""
-    rows = query_all(
-        "SELECT Inicio AS inicio, Fin AS fin FROM Cita WHERE `ID_Médico` = %s "
-        "AND Estado <> 'Cancelada' AND Inicio > %s AND Inicio < %s AND Fin > %s ORDER BY Inicio",
-        (id_medico, inicio - timedelta(minutes=DURACION_MAX), fin, inicio))
-    return [(r["inicio"], r["fin"]) for r in rows]
 
 
 def lock_medico_paciente(id_medico, id_paciente, existente=False):
@@ -307,12 +257,6 @@ def check_libre(id_medico, id_paciente, inicio, fin, except_id=None):
                                                f"({desde:%Y-%m-%d %H:%M}–{hasta:%H:%M})"}])
 
 
-def horario_ocupado_duplicado():
-    """409 for the UNIQUE backstop: another active cita starts at the very same time."""
-    return conflicto("Horario ocupado: ya hay una cita activa que empieza a esa hora",
-                     codigo="horario_ocupado")
-
-
 def check_fecha(fecha, hora):
     """400 when the start is in the past (clinic time) or too far ahead."""
     ahora = ahora_local()
@@ -322,19 +266,6 @@ def check_fecha(fecha, hora):
     if fecha > ahora.date() + timedelta(days=ANTICIPACION_MAX_DIAS):
         raise validacion("fecha", f"no puede ser más de {ANTICIPACION_MAX_DIAS} días después "
                                   "de hoy")
-
-
-def publica(row):
-    """The contract's cita object from a SELECT_CITA row."""
-    return {
-        "id_cita": row["id_cita"], "fecha": row["fecha"], "hora": row["hora"],
-        "duracion_min": row["duracion_min"], "estado": row["estado"], "motivo": row["motivo"],
-        "id_paciente": row["id_paciente"], "id_medico": row["id_medico"],
-        "paciente": {"id_paciente": row["id_paciente"], "nombre": row["_paciente"]},
-        "medico": {"id_medico": row["id_medico"], "nombre": row["_medico"],
-                   "especialidad": row["_especialidad"]},
-        "creado_en": row["creado_en"],
-    }
 
 
 def cargar(id_cita):
@@ -356,7 +287,7 @@ def bloquear(id_cita):
 def detalle(id_cita, row=None, status=200, location=None):
     """The single-cita answer: the cita, its state history (oldest first) and its ETag."""
     row = row or cargar(id_cita)
-    body = publica(row)
+    body = shape_cita(row)
     body["historial_estados"] = query_all(
         "SELECT Estado AS estado, Fecha AS fecha, ID_Usuario AS id_usuario, Motivo AS motivo "
         "FROM Cita_Estado WHERE ID_Cita = %s ORDER BY ID_Cita_Estado", (id_cita,))
@@ -442,15 +373,11 @@ def insert_cita(fecha, hora, duracion_min, motivo, id_paciente, id_medico, tope=
         check_libre(id_medico, id_paciente, inicio, fin)
         if tope:
             check_tope(id_paciente, inicio)
-        try:
+        with duplicado_409(HORARIO_DUPLICADO, codigo="horario_ocupado"):
             id_cita = execute(
                 "INSERT INTO Cita (Fecha, Hora, Duracion_Min, Motivo, ID_Paciente, `ID_Médico`) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
                 (fecha, hora, duracion_min, motivo, id_paciente, id_medico))
-        except db_errors.IntegrityError as err:
-            if err.errno != ER_DUP_ENTRY:
-                raise
-            raise horario_ocupado_duplicado() from None
         execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario) "
                 "VALUES (%s, 'Pendiente', %s)", (id_cita, g.usuario["id_usuario"]))
         auditar("crear", "cita", id_cita, id_paciente=id_paciente)
@@ -500,18 +427,14 @@ def reprogramar(id_cita, body):
             if propia:
                 check_tope(cita["id_paciente"], inicio, except_id=id_cita)
         sets = ", ".join(f"{COLUMNAS_CAMBIO[k]} = %s" for k in sent)
-        try:
+        with duplicado_409(HORARIO_DUPLICADO, codigo="horario_ocupado"):
             execute(f"UPDATE Cita SET {sets}, Version = Version + 1 WHERE ID_Cita = %s",
                     [*sent.values(), id_cita])
-        except db_errors.IntegrityError as err:
-            if err.errno != ER_DUP_ENTRY:
-                raise
-            raise horario_ocupado_duplicado() from None
         auditar("actualizar", "cita", id_cita, id_paciente=cita["id_paciente"])
         return detalle(id_cita)
 
 
-def cambiar_estado(id_cita, estado, motivo):
+def apply_transicion(id_cita, estado, motivo):
     """Apply one transition of the state machine and record it in Cita_Estado."""
     with transaction():
         cita = bloquear(id_cita)
@@ -526,26 +449,6 @@ def cambiar_estado(id_cita, estado, motivo):
                 "VALUES (%s, %s, %s, %s)", (id_cita, estado, g.usuario["id_usuario"], motivo))
         auditar("anular" if estado == "Cancelada" else "actualizar", "cita", id_cita,
                 id_paciente=cita["id_paciente"], motivo=f"{cita['estado']} → {estado}")
-
-
-def futuras_del_medico(id_medico):
-    """The doctor's future non-cancelled citas (id, patient, start), soonest first."""
-    return query_all("SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, Inicio AS inicio "
-                     "FROM Cita WHERE `ID_Médico` = %s AND Estado IN ('Pendiente', 'Confirmada') "
-                     "AND Inicio > %s "
-                     "ORDER BY Inicio FOR UPDATE", (id_medico, ahora_local()))
-
-
-def cancelar_citas(citas, motivo):
-    """Cancel the given citas (inside the caller's transaction), each with its state step and
-    its audit row."""
-    for cita in citas:
-        execute("UPDATE Cita SET Estado = 'Cancelada', Version = Version + 1 WHERE ID_Cita = %s",
-                (cita["id_cita"],))
-        execute("INSERT INTO Cita_Estado (ID_Cita, Estado, ID_Usuario, Motivo) "
-                "VALUES (%s, 'Cancelada', %s, %s)", (cita["id_cita"], g.usuario["id_usuario"],
-                                                     motivo))
-        auditar("anular", "cita", cita["id_cita"], id_paciente=cita["id_paciente"], motivo=motivo)
 
 
 # ---------------------------------------------------------------------------
@@ -579,9 +482,6 @@ def create_cita(body):
     return detalle(id_cita, status=201, location=f"/citas/{id_cita}")
 
 
-ORDEN_CITAS = Orden(columns=("c.Fecha", "c.Hora", "c.ID_Cita"), keys=("fecha", "hora", "id_cita"))
-
-
 def listar(query, id_medico=None, id_paciente=None):
     """One page of citas in date and time order, limited to what the caller may see."""
     where, params = alcance(id_medico, id_paciente)
@@ -600,7 +500,7 @@ def listar(query, id_medico=None, id_paciente=None):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Cita c WHERE TRUE" + where, params)["n"]
     auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
 
 
 @bp.get("")
@@ -680,7 +580,7 @@ def change_estado(id_cita, body):
     """Pendiente → Confirmada | Cancelada; Confirmada → Completada | Cancelada | No_Asistio;
     cualquier otra → 409 `transicion_invalida`. El médico de la cita y el personal con
     `citas:gestionar` hacen todas; el paciente sólo cancela las suyas."""
-    cambiar_estado(id_cita, body.estado, body.motivo)
+    apply_transicion(id_cita, body.estado, body.motivo)
     return detalle(id_cita)
 
 
@@ -690,67 +590,7 @@ def change_estado(id_cita, body):
       summary="Cancelar una cita")
 def delete_cita(id_cita):
     """Cancela la cita (no se borra) y libera su horario; en un estado final → 409."""
-    cambiar_estado(id_cita, "Cancelada", None)
+    apply_transicion(id_cita, "Cancelada", None)
     return "", 204
 
 
-# ---------------------------------------------------------------------------
-# Demo data
-# ---------------------------------------------------------------------------
-
-def demo_citas(id_pacientes, id_medicos, n, rng):
-    """About `n` realistic citas over the last 60 and next 30 days, in every state, with their
-    state history, never overlapping for a doctor or a patient; inserted in batches.
-
-    Works on a grid of DURACION_CITA_MIN slots inside clinic hours on weekdays, so overlap is
-    a matter of set membership (citas already in the database occupy their slots too).
-    Returns how many citas were inserted.
-    """
-    cfg = current_app.config
-    paso = cfg["DURACION_CITA_MIN"]
-    dia_inicio = datetime.combine(date.today(), cfg["HORARIO_INICIO"])
-    slots_dia = int((datetime.combine(date.today(), cfg["HORARIO_FIN"]) - dia_inicio)
-                    .total_seconds() // 60 // paso)
-    dias = [date.today() + timedelta(days=d) for d in range(-60, 31)
-            if (date.today() + timedelta(days=d)).weekday() < 5]
-    ocupado, filas = set(), []
-    for r in query_all("SELECT `ID_Médico` AS m, ID_Paciente AS p, Fecha AS dia, Hora AS hora, "
-                       "Duracion_Min AS d FROM Cita WHERE Estado <> 'Cancelada' "
-                       "AND Fecha BETWEEN %s AND %s", (dias[0], dias[-1])):
-        desde = (datetime.combine(r["dia"], time()) + r["hora"] - datetime.combine(
-            r["dia"], cfg["HORARIO_INICIO"])).total_seconds() // 60
-        for s in range(int(desde // paso), int(-(-(desde + r["d"]) // paso))):
-            ocupado |= {(("m", r["m"]), r["dia"], s), (("p", r["p"]), r["dia"], s)}
-    ahora = ahora_local()
-    motivos = ("Revisión", "Control de tensión", "Dolor de espalda", "Resultados de análisis",
-               "Vacunación", "Consulta general", "Renovación de receta", "Seguimiento")
-    for _ in range(n * 3):
-        if len(filas) >= n:
-            break
-        dia, slot = rng.choice(dias), rng.randrange(slots_dia)
-        largo = min(rng.choice((1, 1, 1, 2)), slots_dia - slot)
-        id_medico, id_paciente = rng.choice(id_medicos), rng.choice(id_pacientes)
-        claves = {(quien, dia, s) for quien in (("m", id_medico), ("p", id_paciente))
-                  for s in range(slot, slot + largo)}
-        if claves & ocupado:
-            continue
-        ocupado |= claves
-        inicio = datetime.combine(dia, cfg["HORARIO_INICIO"]) + timedelta(minutes=slot * paso)
-        estados = (("Completada",) * 6 + ("No_Asistio", "Cancelada") if inicio < ahora
-                   else ("Pendiente",) * 3 + ("Confirmada",) * 3 + ("Cancelada",))
-        filas.append((dia, inicio.time(), largo * paso, rng.choice(estados), rng.choice(motivos),
-                      id_paciente, id_medico))
-    antes = query_one("SELECT COALESCE(MAX(ID_Cita), 0) AS n FROM Cita")["n"]
-    for i in range(0, len(filas), 500):
-        executemany("INSERT INTO Cita (Fecha, Hora, Duracion_Min, Estado, Motivo, ID_Paciente, "
-                    "`ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)", filas[i:i + 500])
-    # The history every cita would have had: created, confirmed, then its final state.
-    pasos = (("'Pendiente'", "LEAST(Inicio - INTERVAL 7 DAY, UTC_TIMESTAMP())", "TRUE"),
-             ("'Confirmada'", "LEAST(Inicio - INTERVAL 1 DAY, UTC_TIMESTAMP())",
-              "Estado IN ('Confirmada', 'Completada', 'No_Asistio')"),
-             ("Estado", "LEAST(Inicio - INTERVAL 2 DAY, UTC_TIMESTAMP())", "Estado = 'Cancelada'"),
-             ("Estado", "Fin", "Estado IN ('Completada', 'No_Asistio')"))
-    for estado, fecha, condicion in pasos:
-        execute(f"INSERT INTO Cita_Estado (ID_Cita, Estado, Fecha) SELECT ID_Cita, {estado}, "
-                f"{fecha} FROM Cita WHERE ID_Cita > %s AND {condicion}", (antes,))
-    return len(filas)

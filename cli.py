@@ -2,8 +2,10 @@
 data, an administrator, and unlocking an account after failed logins."""
 
 import os
+import time
 
 import click
+import mysql.connector
 from flask import current_app
 
 import db
@@ -13,12 +15,24 @@ import respaldo
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Base de Datos Final.sql")
 
 
+def wait_for_server(args, seconds=30):
+    """Connect with retries until the server answers (start-up of a fresh server)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return mysql.connector.connect(**args)
+        except mysql.connector.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def init_schema(config, echo=lambda line: None):
     """Create the database if missing and apply every pending migration (safe to re-run);
     returns the labels applied. Raises migraciones.MigrationError (one line) when it cannot."""
     args = db.connect_args(config)
     name = args.pop("database")
-    cnx = db.wait_for_server(args)
+    cnx = wait_for_server(args)
     try:
         cur = cnx.cursor()
         # The name comes from configuration, never from a request; quoted as an identifier.
@@ -45,9 +59,9 @@ def register(app):
             applied = init_schema(current_app.config, echo=click.echo)
         except migraciones.MigrationError as err:
             raise click.ClickException(str(err)) from None
-        import cie10
+        import datos_cie10
 
-        n = cie10.load_catalogue()
+        n = datos_cie10.load_catalogue()
         estado = (f"aplicadas: {', '.join(applied)}" if applied else "ya estaba al día")
         click.echo(f"Esquema listo en {current_app.config['DB_NAME']} ({estado}); "
                    f"CIE-10: {n} códigos.")
@@ -58,7 +72,7 @@ def register(app):
     @click.option("--nombre", default="Administrador")
     def crear_admin_command(correo, password, nombre):
         """Crea un usuario administrador (o reactiva y cambia la contraseña del existente)."""
-        from auth import hash_password
+        from credenciales import hash_password
 
         if not 8 <= len(password.encode()) <= 72:
             raise click.BadParameter("debe tener entre 8 y 72 bytes", param_hint="--password")
@@ -73,7 +87,7 @@ def register(app):
     @click.option("--correo", required=True, help="Correo de la cuenta bloqueada")
     def desbloquear_command(correo):
         """Olvida los intentos fallidos de una cuenta: vuelve a poder iniciar sesión ya."""
-        from auth import clave_cuenta
+        from credenciales import clave_cuenta
 
         n = db.execute("DELETE FROM Intento_Login WHERE Correo = %s", (clave_cuenta(correo),))
         click.echo(f"Cuenta {correo.strip().lower()} desbloqueada ({n} intentos olvidados)."

@@ -1,21 +1,23 @@
 """What diagnósticos, tratamientos and medicamentos share: their SELECTs and output models,
 who may read which rows, the audit of a list page and small write helpers.
 
-The nested history (`historialMedico`) can reuse the SELECTs and models from here.
+The nested history and the FHIR layer reuse the SELECTs, orders and models from here.
 """
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime
 from typing import Literal, Optional
 
 from flask import current_app, g
 from pydantic import BaseModel, Field
 
-from api import with_etag
+from api import Orden, with_etag
 from auditoria import INSERT_AUDITORIA, fila
 from auth import (ahora_local, check_escritura_clinica, check_lectura_clinica,
                   pacientes_bajo_cuidado, tiene)
-from db import execute, executemany, query_all, transaction
+from db import executemany, query_all
 from errors import prohibido, validacion
+from texto import normalize
 
 # Columns with the API's keys; `_version` feeds the ETag and is never shown.
 SELECT_DIAGNOSTICO = """
@@ -47,6 +49,12 @@ SELECT_MEDICAMENTO = """
            m.Actualizado_En AS actualizado_en, m.Version AS _version
       FROM Medicamento m
 """
+
+# List orders, newest first; shared with the FHIR searches of the same rows.
+ORDEN_DIAGNOSTICOS = Orden(columns=("d.Fecha", "d.`ID_Diagnóstico`"),
+                           keys=("fecha", "id_diagnostico"), desc=True)
+ORDEN_TRATAMIENTOS = Orden(columns=("t.ID_Tratamiento",), keys=("id_tratamiento",), desc=True)
+ORDEN_MEDICAMENTOS = Orden(columns=("m.ID_Medicamento",), keys=("id_medicamento",), desc=True)
 
 VIAS = ("oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra")
 Via = Literal["oral", "intravenosa", "intramuscular", "subcutanea", "topica", "inhalada", "otra"]
@@ -102,13 +110,13 @@ class DiagnosticoOut(BaseModel):
     actualizado_en: datetime
 
 
-def publico(row):
+def shape_row(row):
     """The row without its internal keys (`_version`, cursor keys)."""
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-def publicos(rows):
-    """`publico` of every row of one query, in place (the rows are fresh from query_all):
+def shape_rows(rows):
+    """`shape_row` of every row of one query, in place (the rows are fresh from query_all):
     the internal keys are worked out once and deleted, cheaper than copying the rest."""
     internas = [k for k in rows[0] if k.startswith("_")] if rows else []
     for row in rows:
@@ -121,14 +129,14 @@ def tratamientos_de(id_diagnostico):
     """The treatments of a diagnosis (anulled ones too), newest first."""
     rows = query_all(SELECT_TRATAMIENTO + " WHERE t.`ID_Diagnóstico` = %s "
                      "ORDER BY t.ID_Tratamiento DESC", (id_diagnostico,))
-    return publicos(rows)
+    return shape_rows(rows)
 
 
 def medicamentos_de(id_tratamiento):
     """The prescriptions of a treatment (anulled ones too), newest first."""
     rows = query_all(SELECT_MEDICAMENTO + " WHERE m.ID_Tratamiento = %s "
                      "ORDER BY m.ID_Medicamento DESC", (id_tratamiento,))
-    return publicos(rows)
+    return shape_rows(rows)
 
 
 # ---------------------------------------------------------------------------
@@ -230,91 +238,37 @@ def check_no_futura(campo, fecha):
         raise validacion(campo, "no puede ser una fecha futura")
 
 
-# ---------------------------------------------------------------------------
-# Demo data
-# ---------------------------------------------------------------------------
-
-# (CIE-10 code, diagnosis, treatment, [(drug, dose, frequency, route, days)]).
-CASOS_DEMO = (
-    ("E11.9", "Diabetes mellitus tipo 2 sin complicaciones", "Dieta, ejercicio y metformina",
-     [("Metformina", "850 mg", "cada 12 horas", "oral", 90)]),
-    ("I10", "Hipertensión arterial esencial", "Control de la tensión arterial",
-     [("Enalapril", "10 mg", "cada 24 horas", "oral", 90)]),
-    ("J45.9", "Asma bronquial", "Broncodilatador a demanda y corticoide inhalado",
-     [("Salbutamol", "100 mcg, 2 inhalaciones", "cada 6 horas si precisa", "inhalada", 30),
-      ("Budesonida", "200 mcg", "cada 12 horas", "inhalada", 90)]),
-    ("J02.9", "Faringitis aguda", "Tratamiento sintomático",
-     [("Paracetamol", "1 g", "cada 8 horas", "oral", 5)]),
-    ("J01.9", "Sinusitis aguda", "Antibioterapia empírica",
-     [("Amoxicilina", "500 mg", "cada 8 horas", "oral", 7)]),
-    ("N39.0", "Infección urinaria", "Antibiótico y abundante hidratación",
-     [("Fosfomicina", "3 g", "dosis única", "oral", 1)]),
-    ("M54.5", "Lumbalgia mecánica", "Analgesia y fisioterapia",
-     [("Ibuprofeno", "600 mg", "cada 8 horas", "oral", 7)]),
-    ("K21.9", "Enfermedad por reflujo gastroesofágico", "Medidas higiénico-dietéticas e IBP",
-     [("Omeprazol", "20 mg", "cada 24 horas", "oral", 28)]),
-    ("F41.1", "Trastorno de ansiedad generalizada", "Psicoterapia y seguimiento",
-     [("Sertralina", "50 mg", "cada 24 horas", "oral", 180)]),
-    ("E78.0", "Hipercolesterolemia pura", "Dieta y estatina",
-     [("Atorvastatina", "20 mg", "cada 24 horas", "oral", 180)]),
-    ("L20.9", "Dermatitis atópica", "Emolientes y corticoide tópico",
-     [("Hidrocortisona crema 1 %", "capa fina", "cada 12 horas", "topica", 10)]),
-    ("A09", "Gastroenteritis aguda", "Rehidratación oral",
-     [("Suero oral", "200 ml", "tras cada deposición", "oral", 3)]),
-)
+MIN_LETRAS = 4
 
 
-def demo_clinico(rng, citas, proporcion=0.6):
-    """Diagnoses with real CIE-10 codes, treatments and prescriptions for the demo.
+# Words that describe an allergy rather than name its cause ("alergia leve a ..."): without
+# this list "leve" would clash with levetiracetam and "tipo" with any drug named "tipo...".
+PALABRAS_NEUTRAS = {
+    "alergia", "alergias", "alergico", "alergica", "alergicos", "intolerancia", "reaccion",
+    "reacciones", "leve", "leves", "grave", "graves", "severa", "severo", "moderada",
+    "moderado", "cutanea", "sospecha", "posible", "tipo", "otros", "otras", "ninguna",
+    "ninguno", "conocida", "conocidas", "conocido", "medicamento", "medicamentos", "farmacos",
+    "desde", "antes", "tras", "todos", "todas", "para", "como", "segun",
+}
 
-    `citas` are dicts with id_cita, id_paciente, id_medico, fecha and estado; a share of the
-    non-cancelled ones up to today get one case. Drugs named in the patient's allergies are
-    left out. Citas that already have a diagnosis are skipped, so it can run again.
-    Returns the number of diagnoses created.
+
+def _palabras(texto):
+    """Accent-free lower-case words of at least MIN_LETRAS letters, descriptive words left out."""
+    return [w for w in re.split(r"[^a-z]+", normalize(texto or ""))
+            if len(w) >= MIN_LETRAS and w not in PALABRAS_NEUTRAS]
+
+
+def alergia_que_choca(alergias, nombre):
+    """The allergy word that names the drug, or None.
+
+    A clash is a word of the allergies equal to, or the start of, a word of the drug name, or
+    the other way round: "penicilina" clashes with "Penicilina G" and "penicilin" with
+    "Penicilina", while "penicilina" does not clash with "Amoxicilina" (a word match, not a
+    pharmacological one).
     """
-    from medicamentos import alergia_que_choca
-
-    hoy_ = hoy()
-    elegidas = [c for c in citas if c["estado"] != "Cancelada" and c["fecha"] <= hoy_
-                and rng.random() < proporcion]
-    if not elegidas:
-        return 0
-    pacientes = sorted({c["id_paciente"] for c in elegidas})
-    marks = ", ".join(["%s"] * len(pacientes))
-    datos = {r["id"]: r for r in query_all(
-        f"SELECT p.ID_Paciente AS id, p.Alergias AS alergias, h.ID_Historial AS historial "
-        f"FROM Paciente p JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente "
-        f"WHERE p.ID_Paciente IN ({marks})", pacientes)}
-    hechas = {r["ID_Cita"] for r in query_all(
-        f"SELECT DISTINCT ID_Cita FROM `Diagnóstico` WHERE ID_Paciente IN ({marks})", pacientes)}
-    creados = 0
-    with transaction():
-        for cita in elegidas:
-            paciente = datos.get(cita["id_paciente"])
-            if paciente is None or cita["id_cita"] in hechas:
-                continue
-            codigo, diagnostico, tratamiento, farmacos = rng.choice(CASOS_DEMO)
-            estado = "resuelto" if (hoy_ - cita["fecha"]).days > 60 else "activo"
-            id_diagnostico = execute(
-                "INSERT INTO `Diagnóstico` (`Descripción`, Codigo_CIE10, Fecha, Estado, "
-                "ID_Historial, ID_Cita, ID_Paciente, `ID_Médico`) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (diagnostico, codigo, cita["fecha"], estado, paciente["historial"],
-                 cita["id_cita"], cita["id_paciente"], cita["id_medico"]))
-            dias = max(d for *_, d in farmacos)
-            fin = cita["fecha"] + timedelta(days=dias)
-            id_tratamiento = execute(
-                "INSERT INTO Tratamiento (`Descripción`, Fecha_Inicio, Fecha_Fin, Estado, "
-                "`ID_Diagnóstico`, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (tratamiento, cita["fecha"], fin, "finalizado" if fin < hoy_ else "activo",
-                 id_diagnostico, cita["id_paciente"], cita["id_medico"]))
-            for nombre, dosis, frecuencia, via, duracion in farmacos:
-                if alergia_que_choca(paciente["alergias"], nombre):
-                    continue
-                execute("INSERT INTO Medicamento (Nombre, Dosis, Frecuencia, Via, Duracion_Dias, "
-                        "ID_Tratamiento, ID_Paciente, `ID_Médico`) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        (nombre, dosis, frecuencia, via, duracion, id_tratamiento,
-                         cita["id_paciente"], cita["id_medico"]))
-            creados += 1
-    return creados
+    palabras_farmaco = _palabras(nombre)
+    for alergia in _palabras(alergias):
+        for palabra in palabras_farmaco:
+            if palabra.startswith(alergia) or alergia.startswith(palabra):
+                return alergia
+    return None

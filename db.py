@@ -7,7 +7,6 @@ import threading
 import time
 from contextlib import contextmanager
 
-import mysql.connector
 from _mysql_connector import MySQLInterfaceError
 from flask import current_app, g
 import flask_caching
@@ -586,36 +585,3 @@ def is_unavailable(err):
     return isinstance(err, (errors.InterfaceError, errors.OperationalError, errors.PoolError)) or (
         isinstance(err, (errors.Error, MySQLInterfaceError))
         and getattr(err, "errno", None) in CONNECTION_ERRNOS)
-
-
-def run_script(cnx, path):
-    """Execute a SQL file statement by statement on a raw connection (init-db, tests)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    statements, current = [], []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        current.append(line)
-        if stripped.endswith(";"):
-            statements.append("\n".join(current))
-            current = []
-    cur = cnx.cursor()
-    for statement in statements:
-        cur.execute(statement)
-        if cur.with_rows:
-            cur.fetchall()
-    cur.close()
-
-
-def wait_for_server(args, seconds=30):
-    """Connect with retries until the server answers (start-up of a fresh server)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return mysql.connector.connect(**args)
-        except errors.Error:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)

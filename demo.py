@@ -7,16 +7,18 @@ take seconds, not minutes.
 """
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import click
 from flask import current_app
 
-import citas
-import clinico
 import db
-from auth import crear_invitacion, hash_password
-from paciente import normalize, prefijos
+from auth import ahora_local
+from clinico import alergia_que_choca, hoy
+from credenciales import hash_password
+from db import execute, executemany, query_all, query_one, transaction
+from invitaciones import crear_invitacion
+from texto import normalize, prefijos
 
 DEMO_PASSWORD = "Demo2024!seguro"
 USUARIOS_DEMO = (
@@ -62,7 +64,7 @@ def _dia_laborable(dias):
 # The demo patient's citas with the demo doctor: (days from today, hour offset, state).
 CITAS_DEMO = ((-90, 1, "Completada"), (-40, 2, "Completada"), (-12, 1, "No_Asistio"),
               (-5, 3, "Cancelada"), (3, 1, "Confirmada"), (10, 2, "Pendiente"))
-# Cases of clinico.CASOS_DEMO given to the demo patient's completed citas, in order.
+# Cases of CASOS_DEMO given to the demo patient's completed citas, in order.
 CASOS_PACIENTE_DEMO = ("I10", "J45.9")
 
 
@@ -79,7 +81,7 @@ def crear_registros_demo(rng):
     id_invitado = _crear_paciente("Lucía Invitada", "1992-09-30", "Femenino", "+34 600 000 003",
                                   "DEMO-0002", None, None)
     inicio = datetime.combine(date.today(), current_app.config["HORARIO_INICIO"])
-    casos = {c[0]: c for c in clinico.CASOS_DEMO}
+    casos = {c[0]: c for c in CASOS_DEMO}
     completadas = []
     with db.transaction():
         for dias, horas, estado in CITAS_DEMO:
@@ -298,12 +300,12 @@ def run(pacientes, medicos, semilla, reiniciar=False):
     with click.progressbar(length=pacientes, label="Pacientes") as barra:
         id_pacientes = crear_pacientes(pacientes, rng, pools, avance=barra.update)
     agenda = rng.sample(id_pacientes, min(len(id_pacientes), 5000))
-    n_citas = citas.demo_citas(agenda, id_medicos, min(len(agenda) * 2, len(id_medicos) * 120),
+    n_citas = demo_citas(agenda, id_medicos, min(len(agenda) * 2, len(id_medicos) * 120),
                                rng) if agenda else 0
     recientes = db.query_all(
         "SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, `ID_Médico` AS id_medico, "
         "Fecha AS fecha, Estado AS estado FROM Cita ORDER BY ID_Cita DESC LIMIT %s", (n_citas,))
-    n_diagnosticos = clinico.demo_clinico(rng, recientes) if recientes else 0
+    n_diagnosticos = demo_clinico(rng, recientes) if recientes else 0
     crear_usuarios_demo(id_paciente_demo, id_medico_demo)
     n_pacientes, n_medicos, n_total = contar()
     click.echo(f"Creados: {n_pacientes} pacientes, {n_medicos} médicos, {n_total} citas, "
@@ -324,3 +326,145 @@ def imprimir_usuarios():
     for nombre, correo, id_rol in USUARIOS_DEMO:
         rol = {1: "admin", 2: "medico", 3: "recepcionista", 4: "paciente"}[id_rol]
         click.echo(f"  {rol:<14} {correo}")
+
+
+def demo_citas(id_pacientes, id_medicos, n, rng):
+    """About `n` realistic citas over the last 60 and next 30 days, in every state, with their
+    state history, never overlapping for a doctor or a patient; inserted in batches.
+
+    Works on a grid of DURACION_CITA_MIN slots inside clinic hours on weekdays, so overlap is
+    a matter of set membership (citas already in the database occupy their slots too).
+    Returns how many citas were inserted.
+    """
+    cfg = current_app.config
+    paso = cfg["DURACION_CITA_MIN"]
+    dia_inicio = datetime.combine(date.today(), cfg["HORARIO_INICIO"])
+    slots_dia = int((datetime.combine(date.today(), cfg["HORARIO_FIN"]) - dia_inicio)
+                    .total_seconds() // 60 // paso)
+    dias = [date.today() + timedelta(days=d) for d in range(-60, 31)
+            if (date.today() + timedelta(days=d)).weekday() < 5]
+    ocupado, filas = set(), []
+    for r in query_all("SELECT `ID_Médico` AS m, ID_Paciente AS p, Fecha AS dia, Hora AS hora, "
+                       "Duracion_Min AS d FROM Cita WHERE Estado <> 'Cancelada' "
+                       "AND Fecha BETWEEN %s AND %s", (dias[0], dias[-1])):
+        desde = (datetime.combine(r["dia"], time()) + r["hora"] - datetime.combine(
+            r["dia"], cfg["HORARIO_INICIO"])).total_seconds() // 60
+        for s in range(int(desde // paso), int(-(-(desde + r["d"]) // paso))):
+            ocupado |= {(("m", r["m"]), r["dia"], s), (("p", r["p"]), r["dia"], s)}
+    ahora = ahora_local()
+    motivos = ("Revisión", "Control de tensión", "Dolor de espalda", "Resultados de análisis",
+               "Vacunación", "Consulta general", "Renovación de receta", "Seguimiento")
+    for _ in range(n * 3):
+        if len(filas) >= n:
+            break
+        dia, slot = rng.choice(dias), rng.randrange(slots_dia)
+        largo = min(rng.choice((1, 1, 1, 2)), slots_dia - slot)
+        id_medico, id_paciente = rng.choice(id_medicos), rng.choice(id_pacientes)
+        claves = {(quien, dia, s) for quien in (("m", id_medico), ("p", id_paciente))
+                  for s in range(slot, slot + largo)}
+        if claves & ocupado:
+            continue
+        ocupado |= claves
+        inicio = datetime.combine(dia, cfg["HORARIO_INICIO"]) + timedelta(minutes=slot * paso)
+        estados = (("Completada",) * 6 + ("No_Asistio", "Cancelada") if inicio < ahora
+                   else ("Pendiente",) * 3 + ("Confirmada",) * 3 + ("Cancelada",))
+        filas.append((dia, inicio.time(), largo * paso, rng.choice(estados), rng.choice(motivos),
+                      id_paciente, id_medico))
+    antes = query_one("SELECT COALESCE(MAX(ID_Cita), 0) AS n FROM Cita")["n"]
+    for i in range(0, len(filas), 500):
+        executemany("INSERT INTO Cita (Fecha, Hora, Duracion_Min, Estado, Motivo, ID_Paciente, "
+                    "`ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)", filas[i:i + 500])
+    # The history every cita would have had: created, confirmed, then its final state.
+    pasos = (("'Pendiente'", "LEAST(Inicio - INTERVAL 7 DAY, UTC_TIMESTAMP())", "TRUE"),
+             ("'Confirmada'", "LEAST(Inicio - INTERVAL 1 DAY, UTC_TIMESTAMP())",
+              "Estado IN ('Confirmada', 'Completada', 'No_Asistio')"),
+             ("Estado", "LEAST(Inicio - INTERVAL 2 DAY, UTC_TIMESTAMP())", "Estado = 'Cancelada'"),
+             ("Estado", "Fin", "Estado IN ('Completada', 'No_Asistio')"))
+    for estado, fecha, condicion in pasos:
+        execute(f"INSERT INTO Cita_Estado (ID_Cita, Estado, Fecha) SELECT ID_Cita, {estado}, "
+                f"{fecha} FROM Cita WHERE ID_Cita > %s AND {condicion}", (antes,))
+    return len(filas)
+
+
+# (CIE-10 code, diagnosis, treatment, [(drug, dose, frequency, route, days)]).
+CASOS_DEMO = (
+    ("E11.9", "Diabetes mellitus tipo 2 sin complicaciones", "Dieta, ejercicio y metformina",
+     [("Metformina", "850 mg", "cada 12 horas", "oral", 90)]),
+    ("I10", "Hipertensión arterial esencial", "Control de la tensión arterial",
+     [("Enalapril", "10 mg", "cada 24 horas", "oral", 90)]),
+    ("J45.9", "Asma bronquial", "Broncodilatador a demanda y corticoide inhalado",
+     [("Salbutamol", "100 mcg, 2 inhalaciones", "cada 6 horas si precisa", "inhalada", 30),
+      ("Budesonida", "200 mcg", "cada 12 horas", "inhalada", 90)]),
+    ("J02.9", "Faringitis aguda", "Tratamiento sintomático",
+     [("Paracetamol", "1 g", "cada 8 horas", "oral", 5)]),
+    ("J01.9", "Sinusitis aguda", "Antibioterapia empírica",
+     [("Amoxicilina", "500 mg", "cada 8 horas", "oral", 7)]),
+    ("N39.0", "Infección urinaria", "Antibiótico y abundante hidratación",
+     [("Fosfomicina", "3 g", "dosis única", "oral", 1)]),
+    ("M54.5", "Lumbalgia mecánica", "Analgesia y fisioterapia",
+     [("Ibuprofeno", "600 mg", "cada 8 horas", "oral", 7)]),
+    ("K21.9", "Enfermedad por reflujo gastroesofágico", "Medidas higiénico-dietéticas e IBP",
+     [("Omeprazol", "20 mg", "cada 24 horas", "oral", 28)]),
+    ("F41.1", "Trastorno de ansiedad generalizada", "Psicoterapia y seguimiento",
+     [("Sertralina", "50 mg", "cada 24 horas", "oral", 180)]),
+    ("E78.0", "Hipercolesterolemia pura", "Dieta y estatina",
+     [("Atorvastatina", "20 mg", "cada 24 horas", "oral", 180)]),
+    ("L20.9", "Dermatitis atópica", "Emolientes y corticoide tópico",
+     [("Hidrocortisona crema 1 %", "capa fina", "cada 12 horas", "topica", 10)]),
+    ("A09", "Gastroenteritis aguda", "Rehidratación oral",
+     [("Suero oral", "200 ml", "tras cada deposición", "oral", 3)]),
+)
+
+
+def demo_clinico(rng, citas, proporcion=0.6):
+    """Diagnoses with real CIE-10 codes, treatments and prescriptions for the demo.
+
+    `citas` are dicts with id_cita, id_paciente, id_medico, fecha and estado; a share of the
+    non-cancelled ones up to today get one case. Drugs named in the patient's allergies are
+    left out. Citas that already have a diagnosis are skipped, so it can run again.
+    Returns the number of diagnoses created.
+    """
+    hoy_ = hoy()
+    elegidas = [c for c in citas if c["estado"] != "Cancelada" and c["fecha"] <= hoy_
+                and rng.random() < proporcion]
+    if not elegidas:
+        return 0
+    pacientes = sorted({c["id_paciente"] for c in elegidas})
+    marks = ", ".join(["%s"] * len(pacientes))
+    datos = {r["id"]: r for r in query_all(
+        f"SELECT p.ID_Paciente AS id, p.Alergias AS alergias, h.ID_Historial AS historial "
+        f"FROM Paciente p JOIN `Historial_Médico` h ON h.ID_Paciente = p.ID_Paciente "
+        f"WHERE p.ID_Paciente IN ({marks})", pacientes)}
+    hechas = {r["ID_Cita"] for r in query_all(
+        f"SELECT DISTINCT ID_Cita FROM `Diagnóstico` WHERE ID_Paciente IN ({marks})", pacientes)}
+    creados = 0
+    with transaction():
+        for cita in elegidas:
+            paciente = datos.get(cita["id_paciente"])
+            if paciente is None or cita["id_cita"] in hechas:
+                continue
+            codigo, diagnostico, tratamiento, farmacos = rng.choice(CASOS_DEMO)
+            estado = "resuelto" if (hoy_ - cita["fecha"]).days > 60 else "activo"
+            id_diagnostico = execute(
+                "INSERT INTO `Diagnóstico` (`Descripción`, Codigo_CIE10, Fecha, Estado, "
+                "ID_Historial, ID_Cita, ID_Paciente, `ID_Médico`) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (diagnostico, codigo, cita["fecha"], estado, paciente["historial"],
+                 cita["id_cita"], cita["id_paciente"], cita["id_medico"]))
+            dias = max(d for *_, d in farmacos)
+            fin = cita["fecha"] + timedelta(days=dias)
+            id_tratamiento = execute(
+                "INSERT INTO Tratamiento (`Descripción`, Fecha_Inicio, Fecha_Fin, Estado, "
+                "`ID_Diagnóstico`, ID_Paciente, `ID_Médico`) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (tratamiento, cita["fecha"], fin, "finalizado" if fin < hoy_ else "activo",
+                 id_diagnostico, cita["id_paciente"], cita["id_medico"]))
+            for nombre, dosis, frecuencia, via, duracion in farmacos:
+                if alergia_que_choca(paciente["alergias"], nombre):
+                    continue
+                execute("INSERT INTO Medicamento (Nombre, Dosis, Frecuencia, Via, Duracion_Dias, "
+                        "ID_Tratamiento, ID_Paciente, `ID_Médico`) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (nombre, dosis, frecuencia, via, duracion, id_tratamiento,
+                         cita["id_paciente"], cita["id_medico"]))
+            creados += 1
+    return creados

@@ -6,13 +6,13 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field
 
-import cie10
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+import datos_cie10
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut, alcance_lista,
-                     auditar_lectura, cambios, check_lectura_fila, check_no_futura, es_autor, hoy,
-                     publico, respuesta, tratamientos_de)
+from clinico import (ORDEN_DIAGNOSTICOS, SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut,
+                     alcance_lista, auditar_lectura, cambios, check_lectura_fila, check_no_futura,
+                     es_autor, hoy, respuesta, shape_row, tratamientos_de)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
 
@@ -88,7 +88,7 @@ def cargar(id_diagnostico, bloquear=False):
 
 def codigo_del_catalogo(codigo):
     """The code with its dot if the catalogue has it, else 400 naming `codigo_cie10`."""
-    row = cie10.buscar_codigo(codigo)
+    row = datos_cie10.buscar_codigo(codigo)
     if row is None:
         raise validacion("codigo_cie10", "no existe en el catálogo CIE-10")
     return row["codigo"]
@@ -124,7 +124,7 @@ def _crear(body):
              cita["id_paciente"], cita["id_medico"]))
         auditar("crear", "diagnostico", id_diagnostico, id_paciente=cita["id_paciente"])
         row = cargar(id_diagnostico)
-    return respuesta(publico(row), id_diagnostico, row["_version"], status=201,
+    return respuesta(shape_row(row), id_diagnostico, row["_version"], status=201,
                      location=f"/diagnosticos/{id_diagnostico}")
 
 
@@ -151,10 +151,6 @@ def create_diagnostico_compat(body):
     return _crear(body)
 
 
-ORDEN_DIAGNOSTICOS = Orden(columns=("d.Fecha", "d.`ID_Diagnóstico`"),
-                           keys=("fecha", "id_diagnostico"), desc=True)
-
-
 @bp.get("")
 @autenticado
 @spec(query=FiltroDiagnosticos, responses={200: Lista[DiagnosticoOut]}, tags=["diagnosticos"],
@@ -170,7 +166,7 @@ def list_diagnosticos(query):
             where += f" AND {condition}"
             params.append(value)
     if query.codigo_cie10 is not None:
-        codigo = cie10.con_punto(query.codigo_cie10)
+        codigo = datos_cie10.con_punto(query.codigo_cie10)
         if codigo is None:
             raise validacion("codigo_cie10", "no es un código CIE-10")
         where += " AND (d.Codigo_CIE10 = %s OR d.Codigo_CIE10 LIKE %s)"
@@ -184,7 +180,7 @@ def list_diagnosticos(query):
         total = query_one("SELECT COUNT(*) AS n FROM `Diagnóstico` d WHERE TRUE" + where,
                           params)["n"]
     auditar_lectura("diagnostico", rows[:query.limite], "id_diagnostico")
-    return page(rows, query, ORDEN_DIAGNOSTICOS, total=total, shape=publico)
+    return page(rows, query, ORDEN_DIAGNOSTICOS, total=total, shape=shape_row)
 
 
 @bp.get("/<int:id_diagnostico>")
@@ -195,7 +191,7 @@ def get_diagnostico(id_diagnostico):
     """El diagnóstico (también si está anulado) y sus tratamientos."""
     row = cargar(id_diagnostico)
     check_lectura_fila(row)
-    body = publico(row)
+    body = shape_row(row)
     body["tratamientos"] = tratamientos_de(id_diagnostico)
     auditar("leer", "diagnostico", id_diagnostico, id_paciente=row["id_paciente"])
     return respuesta(body, id_diagnostico, row["_version"])
@@ -229,7 +225,7 @@ def update_diagnostico(id_diagnostico, body):
                 "WHERE `ID_Diagnóstico` = %s", [*sent.values(), id_diagnostico])
         auditar("actualizar", "diagnostico", id_diagnostico, id_paciente=row["id_paciente"])
         row = cargar(id_diagnostico)
-    return respuesta(publico(row), id_diagnostico, row["_version"])
+    return respuesta(shape_row(row), id_diagnostico, row["_version"])
 
 
 @bp.delete("/<int:id_diagnostico>")

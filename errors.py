@@ -1,9 +1,11 @@
 """The one place where every error becomes the contract's JSON shape."""
 
 import logging
+from contextlib import contextmanager
 
 from blinker import Namespace
 from flask import current_app, g, jsonify, request
+from mysql.connector import errors as db_errors
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("historial.errors")
@@ -61,6 +63,24 @@ def prohibido(mensaje="No tiene permiso para esta operación"):
 def conflicto(mensaje, codigo="conflicto"):
     """409 with one of the contract's conflict codes."""
     return ApiError(409, codigo, mensaje)
+
+
+# The server's error number for a row that repeats a UNIQUE key.
+ER_DUP_ENTRY = 1062
+
+
+@contextmanager
+def duplicado_409(mensaje, codigo="conflicto", por_indice=None):
+    """Turn a UNIQUE violation raised in the block into 409 `codigo` with `mensaje`, or with
+    the message `por_indice` gives the first index the database error names."""
+    try:
+        yield
+    except db_errors.IntegrityError as err:
+        if err.errno != ER_DUP_ENTRY:
+            raise
+        mensaje = next((texto for indice, texto in (por_indice or {}).items()
+                        if indice in (err.msg or "")), mensaje)
+        raise conflicto(mensaje, codigo) from None
 
 
 def validacion(campo, mensaje):

@@ -35,21 +35,20 @@ import orjson
 from flask import Blueprint, current_app, g, request
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-import cie10
+import datos_cie10
+import datos_paciente
 import fhir_export
-import paciente
 from api import INT_MAX, Modelo, Orden, encode_cursor, etag_of, spec, validation_error
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, requiere, tiene
-from citas import ORDEN_CITAS, SELECT_CITA
-from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista,
-                     auditar_lectura, check_lectura_fila)
+from clinico import (ORDEN_DIAGNOSTICOS, ORDEN_MEDICAMENTOS, ORDEN_TRATAMIENTOS, SELECT_DIAGNOSTICO,
+                     SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista, auditar_lectura,
+                     check_lectura_fila)
+from datos_cita import ORDEN_CITAS, SELECT_CITA
+from datos_medico import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
 from db import query_all, query_one
-from diagnosticos import ORDEN_DIAGNOSTICOS
 from errors import ApiError, no_encontrado, prohibido, validacion
-from medicamentos import ORDEN_MEDICAMENTOS
-from medicos import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
-from tratamientos import ORDEN_TRATAMIENTOS
+from texto import PREFIJO_MAX, like_palabra, normalize
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -519,7 +518,7 @@ def metadata(query):
 def read_patient(id_paciente, query):
     """`pacientes:leer`, o el propio paciente. Queda auditado."""
     check_lectura_paciente(id_paciente)
-    row = paciente.cargar(id_paciente)
+    row = datos_paciente.cargar(id_paciente)
     auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
     return leido(fhir_export.patient(row), id_paciente, row["_version"])
 
@@ -551,18 +550,18 @@ def search_patient(query):
         params += [GENERO_DE[query.gender]] if query.gender in GENERO_DE else []
     fecha_sql, fecha_params = _filtro_fecha("p.Fecha_Nacimiento", _fechas("birthdate"))
     where, params = where + fecha_sql, params + fecha_params
-    palabras = paciente.normalize(query.name or "").split()
+    palabras = normalize(query.name or "").split()
     if not palabras:
-        rows = pagina(paciente.SELECT_PACIENTE, where, params, query, ORDEN_PACIENTES)
+        rows = pagina(datos_paciente.SELECT_PACIENTE, where, params, query, ORDEN_PACIENTES)
         orden = ORDEN_PACIENTES
     else:
         # The word-prefix table drives the walk, in id order (paciente.py's search index).
-        guia = max(palabras, key=len)[:paciente.PREFIJO_MAX]
+        guia = max(palabras, key=len)[:PREFIJO_MAX]
         likes = " AND CONCAT(' ', p.Nombre_Normalizado) LIKE %s" * len(palabras)
-        sql = (f"SELECT STRAIGHT_JOIN {paciente.COLUMNAS} FROM Paciente_Prefijo pp "
+        sql = (f"SELECT STRAIGHT_JOIN {datos_paciente.COLUMNAS} FROM Paciente_Prefijo pp "
                "FORCE INDEX (ix_prefijo_id) JOIN Paciente p ON p.ID_Paciente = pp.ID_Paciente")
         rows = pagina(sql, " AND pp.Prefijo = %s" + likes + where,
-                      [guia] + [paciente.like_palabra(w) for w in palabras] + params,
+                      [guia] + [like_palabra(w) for w in palabras] + params,
                       query, ORDEN_PREFIJO)
         orden = ORDEN_PREFIJO
     auditar_lectura("paciente", rows[:query.count], "id_paciente")
@@ -631,7 +630,7 @@ class PatientFHIR(Modelo):
 
 
 def _origenes(body):
-    """Where each field of paciente.PacienteDatos comes from in the Patient resource."""
+    """Where each field of datos_paciente.PacienteDatos comes from in the Patient resource."""
     telecom = {c.system: i for i, c in enumerate(body.telecom)}
     return {"nombre": "name.0", "fecha_nacimiento": "birthDate", "genero": "gender",
             "telefono": f"telecom.{telecom.get('phone', 0)}.value",
@@ -662,7 +661,7 @@ def datos_de_patient(body):
              "documento": body.identifier[0].value if body.identifier else None,
              "direccion": direccion}
     try:
-        return paciente.PacienteDatos.model_validate(datos).model_dump()
+        return datos_paciente.PacienteDatos.model_validate(datos).model_dump()
     except ValidationError as err:
         error, origen = validation_error(err), _origenes(body)
         for detalle in error.detalles:
@@ -681,8 +680,8 @@ def create_patient(body):
     `address`.
     Inválido → 400 OperationOutcome con la ruta del problema; documento repetido → 409.
     Responde 201 con el recurso y `Location`."""
-    id_paciente = paciente.crear_paciente(datos_de_patient(body))
-    row = paciente.cargar(id_paciente)
+    id_paciente = datos_paciente.insert_paciente(datos_de_patient(body))
+    row = datos_paciente.cargar(id_paciente)
     resource = fhir_export.patient(row)
     response = leido(resource, id_paciente, row["_version"])
     response.status_code = 201
@@ -722,9 +721,9 @@ def search_practitioner(query):
     """Por `name` (inicio de palabras) e `identifier` (licencia); cualquier usuario
     autenticado, como `GET /medicos`."""
     where, params = "", []
-    for palabra in paciente.normalize(query.name or "").split():
+    for palabra in normalize(query.name or "").split():
         where += " AND CONCAT(' ', m.Nombre_Normalizado) LIKE %s"
-        params.append(paciente.like_palabra(palabra))
+        params.append(like_palabra(palabra))
     if query.identifier is not None:
         licencia = _token(query.identifier, fhir_export.LICENCIA_SYSTEM)
         where += " AND m.Licencia = %s" if licencia else " AND FALSE"
@@ -808,7 +807,7 @@ def search_condition(query):
     where, params = alcance_clinico("d", query)
     if query.code is not None:
         codigo = _token(query.code, fhir_export.CIE10_SYSTEM)
-        codigo = cie10.con_punto(codigo) if codigo else None
+        codigo = datos_cie10.con_punto(codigo) if codigo else None
         where += " AND d.Codigo_CIE10 = %s" if codigo else " AND FALSE"
         params += [codigo] if codigo else []
     rows = pagina(SELECT_DIAGNOSTICO, where, params, query, ORDEN_DIAGNOSTICOS)

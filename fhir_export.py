@@ -1,7 +1,7 @@
 """The FHIR R4 mapping of the project's rows, and the per-patient export built with it.
 
 One function per resource type turns a row (the shape of the JSON API's SELECTs) into a FHIR
-R4 resource; `/pacientes/<id>/fhir` (here) and the `/fhir` REST API (fhir_api.py) both use
+R4 resource; `/pacientes/<id>/fhir` (paciente.py) and the `/fhir` REST API (fhir_api.py) both use
 them, so a resource reads the same whichever way it is fetched. `fullUrl`s are built from
 URL_PUBLICA and resolve under `/fhir`.
 
@@ -10,20 +10,16 @@ catalogue is the WHO classification in its Spanish edition (same codes), so the 
 description of the catalogue is the coding's `display`.
 """
 
-import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, request
+from flask import current_app
 
-import historialMedico
-from api import spec
+import datos_historial
 from auditoria import auditar
-from auth import autenticado, check_lectura_clinica
+from auth import check_lectura_clinica
+from datos_medico import SELECT_MEDICO
 from db import query_all
-from medicos import SELECT_MEDICO
-
-bp = Blueprint("fhir_export", __name__, url_prefix="/pacientes")
 
 CIE10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -217,41 +213,14 @@ MEDICOS_DE = SELECT_MEDICO + """
                              UNION SELECT `ID_Médico` FROM Medicamento WHERE ID_Paciente = %s)
      ORDER BY m.`ID_Médico`
 """
-BUNDLE_SCHEMA = {
-    "type": "object", "required": ["resourceType", "type", "entry"],
-    "properties": {
-        "resourceType": {"const": "Bundle"}, "type": {"const": "collection"},
-        "timestamp": {"type": "string"},
-        "entry": {"type": "array", "items": {
-            "type": "object", "required": ["fullUrl", "resource"],
-            "properties": {"fullUrl": {"type": "string"},
-                           "resource": {"type": "object", "required": ["resourceType", "id"]}}}},
-    },
-}
 
 
 def everything(id_paciente):
     """The patient's whole record as a `collection` Bundle: clinical access rules (break-the-
     glass included), 404 for an unknown patient, one audit row."""
     check_lectura_clinica(id_paciente)
-    timeline = historialMedico.timeline(id_paciente)
+    timeline = datos_historial.timeline(id_paciente)
     medicos = query_all(MEDICOS_DE, (id_paciente,) * 4)
     auditar("leer", "fhir", id_paciente, id_paciente=id_paciente)
     return bundle(timeline, medicos, current_app.config["ZONA_HORARIA"])
 
-
-@bp.get("/<int:id_paciente>/fhir")
-@autenticado
-@spec(summary="Exportación FHIR R4 del paciente", tags=["pacientes"],
-      responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
-                                   "application/json": {"schema": BUNDLE_SCHEMA}}}})
-def get_fhir(id_paciente):
-    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition`
-    (CIE-10), `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial. Es
-    la misma respuesta que `GET /fhir/Patient/<id>/$everything`; sus `fullUrl` se resuelven
-    bajo `/fhir`."""
-    body = everything(id_paciente)
-    fhir_json = request.accept_mimetypes.best_match(["application/json",
-                                                     "application/fhir+json"])
-    mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"
-    return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype=mimetype)

@@ -1,55 +1,20 @@
 """Prescriptions of a treatment, with the allergy check."""
 
-import re
 from typing import Literal, Optional
 
 from flask import Blueprint, g
 from pydantic import Field
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista, auditar_lectura,
-                     cambios, check_anulacion, check_cambio, check_lectura_fila, publico,
-                     respuesta)
+from clinico import (ORDEN_MEDICAMENTOS, SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista,
+                     alergia_que_choca, auditar_lectura, cambios, check_anulacion, check_cambio,
+                     check_lectura_fila, respuesta, shape_row)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
-from paciente import normalize
 
 bp = Blueprint("medicamentos", __name__, url_prefix="/medicamentos")
-
-MIN_LETRAS = 4
-# Words that describe an allergy rather than name its cause ("alergia leve a ..."): without
-# this list "leve" would clash with levetiracetam and "tipo" with any drug named "tipo...".
-PALABRAS_NEUTRAS = {
-    "alergia", "alergias", "alergico", "alergica", "alergicos", "intolerancia", "reaccion",
-    "reacciones", "leve", "leves", "grave", "graves", "severa", "severo", "moderada",
-    "moderado", "cutanea", "sospecha", "posible", "tipo", "otros", "otras", "ninguna",
-    "ninguno", "conocida", "conocidas", "conocido", "medicamento", "medicamentos", "farmacos",
-    "desde", "antes", "tras", "todos", "todas", "para", "como", "segun",
-}
-
-
-def _palabras(texto):
-    """Accent-free lower-case words of at least MIN_LETRAS letters, descriptive words left out."""
-    return [w for w in re.split(r"[^a-z]+", normalize(texto or ""))
-            if len(w) >= MIN_LETRAS and w not in PALABRAS_NEUTRAS]
-
-
-def alergia_que_choca(alergias, nombre):
-    """The allergy word that names the drug, or None.
-
-    A clash is a word of the allergies equal to, or the start of, a word of the drug name, or
-    the other way round: "penicilina" clashes with "Penicilina G" and "penicilin" with
-    "Penicilina", while "penicilina" does not clash with "Amoxicilina" (a word match, not a
-    pharmacological one).
-    """
-    palabras_farmaco = _palabras(nombre)
-    for alergia in _palabras(alergias):
-        for palabra in palabras_farmaco:
-            if palabra.startswith(alergia) or alergia.startswith(palabra):
-                return alergia
-    return None
 
 
 class MedicamentoNuevo(Modelo):
@@ -158,11 +123,8 @@ def create_medicamento(body):
             auditar("crear", "medicamento", id_medicamento, id_paciente=id_paciente,
                     motivo=override)
         row = cargar(id_medicamento)
-    return respuesta(publico(row), id_medicamento, row["_version"], status=201,
+    return respuesta(shape_row(row), id_medicamento, row["_version"], status=201,
                      location=f"/medicamentos/{id_medicamento}")
-
-
-ORDEN_MEDICAMENTOS = Orden(columns=("m.ID_Medicamento",), keys=("id_medicamento",), desc=True)
 
 
 def _listar(query, id_tratamiento, id_paciente):
@@ -187,7 +149,7 @@ def _listar(query, id_tratamiento, id_paciente):
         total = query_one("SELECT COUNT(*) AS n FROM Medicamento m WHERE TRUE" + where,
                           params)["n"]
     auditar_lectura("medicamento", rows[:query.limite], "id_medicamento")
-    return page(rows, query, ORDEN_MEDICAMENTOS, total=total, shape=publico)
+    return page(rows, query, ORDEN_MEDICAMENTOS, total=total, shape=shape_row)
 
 
 @bp.get("")
@@ -220,7 +182,7 @@ def get_medicamento(id_medicamento):
     row = cargar(id_medicamento)
     check_lectura_fila(row)
     auditar("leer", "medicamento", id_medicamento, id_paciente=row["id_paciente"])
-    return respuesta(publico(row), id_medicamento, row["_version"])
+    return respuesta(shape_row(row), id_medicamento, row["_version"])
 
 
 COLUMNAS_CAMBIO = {"nombre": "Nombre", "dosis": "Dosis", "frecuencia": "Frecuencia",
@@ -257,7 +219,7 @@ def update_medicamento(id_medicamento, body):
         auditar("actualizar", "medicamento", id_medicamento, id_paciente=row["id_paciente"],
                 motivo=override or motivo)
         row = cargar(id_medicamento)
-    return respuesta(publico(row), id_medicamento, row["_version"])
+    return respuesta(shape_row(row), id_medicamento, row["_version"])
 
 
 @bp.delete("/<int:id_medicamento>")

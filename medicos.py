@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, requiere, tiene
-from citas import busy_slots, cancelar_citas, futuras_del_medico
-from clinico import auditar_lectura, cambios, publico, respuesta
+from clinico import auditar_lectura, cambios, respuesta
+from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
+from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
+                          clave_cache, shape_medico)
+from datos_paciente import COLUMNAS, PacienteOut, check_telefono, shape_paciente
 from db import cache, execute, query_all, query_one, transaction
-from errors import ApiError, no_encontrado, prohibido
-from paciente import (COLUMNAS, PacienteOut, check_correo, check_telefono, duplicado_es_409,
-                      like_palabra, normalize)
-from paciente import shape as shape_paciente
+from errors import ApiError, duplicado_409, no_encontrado, prohibido
+from texto import check_correo, like_palabra, normalize
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
 
@@ -39,7 +40,11 @@ class MedicoDatos(Modelo):
     licencia: Optional[Licencia] = Field(None, description="Número de colegiado (único)")
 
     _telefono = field_validator("telefono")(check_telefono)
-    _correo = field_validator("correo")(check_correo)
+
+    @field_validator("correo")
+    @classmethod
+    def correo_valido(cls, value):
+        return check_correo(value, contacto=True)
 
 
 class MedicoCambio(MedicoDatos):
@@ -67,20 +72,6 @@ class FiltroDisponibilidad(Modelo):
                                         description="Por omisión, DURACION_CITA_MIN")
 
 
-class MedicoOut(BaseModel):
-    """Un médico."""
-
-    id_medico: int
-    nombre: str
-    especialidad: str
-    telefono: str
-    correo: Optional[str] = None
-    licencia: Optional[str] = None
-    activo: bool
-    creado_en: datetime
-    actualizado_en: datetime
-
-
 class PacienteDelMedico(PacienteOut):
     """Un paciente del médico y cuántas citas (no canceladas) tienen juntos."""
 
@@ -99,58 +90,16 @@ class Disponibilidad(BaseModel):
 # Queries
 # ---------------------------------------------------------------------------
 
-SELECT_MEDICO = """
-    SELECT m.`ID_Médico` AS id_medico, m.Nombre AS nombre, m.Especialidad AS especialidad,
-           m.`Teléfono` AS telefono, m.Correo AS correo, m.Licencia AS licencia,
-           m.Activo AS activo, m.Creado_En AS creado_en, m.Actualizado_En AS actualizado_en,
-           m.Version AS _version, m.Nombre_Normalizado AS _orden_nombre
-      FROM `Médico` m
-"""
 
 COLUMNA = {"nombre": "Nombre", "especialidad": "Especialidad", "telefono": "`Teléfono`",
            "correo": "Correo", "licencia": "Licencia"}
-ORDEN_MEDICOS = Orden(columns=("m.Nombre_Normalizado", "m.`ID_Médico`"),
-                      keys=("_orden_nombre", "id_medico"))
 ORDEN_PACIENTES = Orden(columns=("p.Nombre_Normalizado", "p.ID_Paciente"),
                         keys=("_orden_nombre", "id_paciente"))
 
 
-def shape(row):
-    """The contract's doctor object from a SELECT_MEDICO row."""
-    return {**publico(row), "activo": bool(row["activo"])}
-
-
-def cargar(id_medico, bloquear=False):
-    """The SELECT_MEDICO row, or 404 (`FOR UPDATE` inside a write transaction)."""
-    row = query_one(SELECT_MEDICO + " WHERE m.`ID_Médico` = %s"
-                    + (" FOR UPDATE" if bloquear else ""), (id_medico,))
-    if row is None:
-        raise no_encontrado("Médico")
-    return row
-
-
-CACHE_S = 10
-
-
-def clave_cache(id_medico):
-    """The cache key of a doctor's row: the doctor's, never the reader's."""
-    return f"medico:{id_medico}"
-
-
-def cargar_publico(id_medico):
-    """The SELECT_MEDICO row through the cache: any authenticated user may read any doctor,
-    so the row is the same for all of them. Every write deletes it after its commit; a read
-    that raced the write can put the old row back for at most CACHE_S seconds."""
-    row = cache.get(clave_cache(id_medico))
-    if row is None:
-        row = cargar(id_medico)
-        cache.set(clave_cache(id_medico), row, timeout=CACHE_S)
-    return row
-
-
 def actualizar(id_medico, campos):
     """Apply `campos` (API names) under If-Match; answer 200 with the new ETag."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+    with duplicado_409("Ya existe un médico con esa licencia"), transaction():
         actual = cargar(id_medico, bloquear=True)
         check_if_match(id_medico, actual["_version"])
         sets = [f"{COLUMNA[k]} = %s" for k in campos]
@@ -163,7 +112,7 @@ def actualizar(id_medico, campos):
         auditar("actualizar", "medico", id_medico)
         row = cargar(id_medico)
     cache.delete(clave_cache(id_medico))
-    return respuesta(shape(row), id_medico, row["_version"])
+    return respuesta(shape_medico(row), id_medico, row["_version"])
 
 
 def libres(id_medico, fecha, duracion):
@@ -217,7 +166,7 @@ def list_medicos(query):
     total = None
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM `Médico` m WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape)
+    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape_medico)
 
 
 @bp.get("/<int:id_medico>")
@@ -226,7 +175,7 @@ def list_medicos(query):
 def get_medico(id_medico):
     """Cualquier usuario autenticado. Lleva `ETag`."""
     row = cargar_publico(id_medico)
-    return respuesta(shape(row), id_medico, row["_version"])
+    return respuesta(shape_medico(row), id_medico, row["_version"])
 
 
 @bp.post("")
@@ -235,7 +184,7 @@ def get_medico(id_medico):
       summary="Registrar un médico")
 def create_medico(body):
     """Licencia repetida → 409."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"), transaction():
+    with duplicado_409("Ya existe un médico con esa licencia"), transaction():
         id_medico = execute(
             "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
             "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -243,7 +192,7 @@ def create_medico(body):
              body.correo, body.licencia))
         auditar("crear", "medico", id_medico)
     row = cargar(id_medico)
-    return respuesta(shape(row), id_medico, row["_version"], status=201,
+    return respuesta(shape_medico(row), id_medico, row["_version"], status=201,
                      location=f"/medicos/{id_medico}")
 
 

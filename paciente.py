@@ -1,4 +1,4 @@
-"""Patients: demographics, search, their citas and access log (their history: historialMedico).
+"""Patients: demographics, search, invitations, their citas, history and access log.
 
 Search (`GET /pacientes?q=`) walks a word-prefix table. Paciente_Prefijo holds, for every
 word of the normalised name, its prefixes of 1 to 4 letters together with a copy of the sort
@@ -13,105 +13,39 @@ Every patient shown is audited: a list writes one `leer` row per patient of the 
 multi-row INSERT), so `/pacientes/<id>/accesos` also shows who saw the patient in a list.
 """
 
-import re
-import unicodedata
-from contextlib import contextmanager
+import json
 from datetime import date, datetime
 from typing import Annotated, Literal, Optional
 
-from flask import Blueprint, current_app, g
-from mysql.connector import errors as db_errors
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from flask import Blueprint, current_app, g, request
+from pydantic import BaseModel, Field, StringConstraints
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Orden, Pagina, check_if_match, page, spec
 from auditoria import auditar
-from auth import (InvitacionOut, ahora_local, autenticado, check_lectura_paciente,
-                  crear_invitacion, es_el_paciente, requiere, tiene)
-from citas import SELECT_CITA, CitaOut, publica
-from clinico import auditar_lectura, cambios, publico, respuesta
-from db import execute, executemany, query_all, query_one, transaction
-from errors import conflicto, no_encontrado, prohibido
+from auth import autenticado, check_lectura_paciente, es_el_paciente, requiere, tiene
+from clinico import auditar_lectura, cambios, respuesta
+from datos_cita import SELECT_CITA, CitaOut, shape_cita
+from datos_historial import HistorialCompleto, respuesta_historial
+from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
+                            check_paciente_existe, guardar_prefijos, insert_paciente,
+                            shape_paciente)
+from db import execute, query_all, query_one, transaction
+from errors import duplicado_409, prohibido
+from fhir_export import everything
+from invitaciones import InvitacionOut, crear_invitacion
+from texto import PREFIJO_MAX, like_palabra, normalize
 
 bp = Blueprint("paciente", __name__, url_prefix="/pacientes")
+# GET /pacientes/<id>/fhir keeps the blueprint it was published under: its endpoint name is
+# the OpenAPI operationId and the audited resource of a refusal (`fhir_export`).
+fhir_bp = Blueprint("fhir_export", __name__, url_prefix="/pacientes")
 
-ER_DUP_ENTRY = 1062
-PREFIJO_MAX = 4
 CAMPOS_DEL_PACIENTE = {"telefono", "correo", "direccion"}
-CORREO_PATRON = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
-TELEFONO_PATRON = re.compile(r"^[0-9 +\-]{7,20}$")
-
-Genero = Literal["Masculino", "Femenino", "Otro"]
-TipoSangre = Literal["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"]
-
-
-def normalize(text):
-    """Lower case without accents: the key that search and sort use."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
-
-
-def prefijos(nombre_normalizado):
-    """The distinct 1..4-letter prefixes of every word of a normalised name."""
-    return sorted({w[:n] for w in nombre_normalizado.split()
-                   for n in range(1, min(PREFIJO_MAX, len(w)) + 1)})
-
-
-def check_correo(value):
-    """A plausible e-mail address (local@dominio.tld), or ValueError in Spanish."""
-    if value is not None and not CORREO_PATRON.match(value):
-        raise ValueError("no es un correo electrónico válido")
-    return value
-
-
-def check_telefono(value):
-    """7–20 characters of digits, spaces, '+' and '-', with at least one digit."""
-    if value is not None and not (TELEFONO_PATRON.match(value) and any(c.isdigit() for c in value)):
-        raise ValueError("debe tener de 7 a 20 caracteres: dígitos, espacios, + o -")
-    return value
-
-
-@contextmanager
-def duplicado_es_409(mensaje):
-    """Turn a UNIQUE violation raised in the block into 409 `conflicto`."""
-    try:
-        yield
-    except db_errors.IntegrityError as err:
-        if err.errno != ER_DUP_ENTRY:
-            raise
-        raise conflicto(mensaje) from None
 
 
 # ---------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------
-
-class PacienteDatos(Modelo):
-    """Cuerpo de POST y PUT /pacientes: todos los campos (PUT reemplaza el registro entero)."""
-
-    nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    fecha_nacimiento: date = Field(..., description="Entre 1900-01-01 y hoy")
-    genero: Genero
-    telefono: str = Field(..., examples=["+34 600 123 456"],
-                          description="7–20 caracteres: dígitos, espacios, + o -")
-    documento: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                         max_length=30)]] = None
-    correo: Optional[Annotated[str, StringConstraints(strip_whitespace=True,
-                                                      max_length=254)]] = None
-    direccion: Optional[Annotated[str, StringConstraints(strip_whitespace=True,
-                                                         max_length=255)]] = None
-    tipo_sangre: Optional[TipoSangre] = None
-    alergias: Optional[Annotated[str, StringConstraints(max_length=5000)]] = None
-
-    @field_validator("fecha_nacimiento")
-    @classmethod
-    def nacimiento_valido(cls, value):
-        if value is not None and not date(1900, 1, 1) <= value <= ahora_local().date():
-            raise ValueError("debe estar entre 1900-01-01 y hoy")
-        return value
-
-    _telefono = field_validator("telefono")(check_telefono)
-    _correo = field_validator("correo")(check_correo)
-
 
 class PacienteCambio(PacienteDatos):
     """Cuerpo de PATCH /pacientes/<id>: sólo los campos que cambian (un paciente: sólo el
@@ -135,25 +69,6 @@ class FiltroPacientes(Pagina):
     orden: Literal["nombre", "-nombre", "id", "-id"] = "nombre"
 
 
-class PacienteOut(BaseModel):
-    """Los datos demográficos de un paciente."""
-
-    id_paciente: int
-    nombre: str
-    fecha_nacimiento: date
-    edad: int
-    genero: Genero
-    telefono: str
-    documento: Optional[str] = None
-    correo: Optional[str] = None
-    direccion: Optional[str] = None
-    tipo_sangre: Optional[TipoSangre] = None
-    alergias: Optional[str] = None
-    activo: bool
-    creado_en: datetime
-    actualizado_en: datetime
-
-
 class AccesoOut(BaseModel):
     """Una fila de auditoría sobre un paciente: quién hizo qué, cuándo y por qué (acceso de
     emergencia)."""
@@ -174,13 +89,6 @@ class AccesoOut(BaseModel):
 # Queries
 # ---------------------------------------------------------------------------
 
-COLUMNAS = """p.ID_Paciente AS id_paciente, p.Nombre AS nombre,
-           p.Fecha_Nacimiento AS fecha_nacimiento, p.`Género` AS genero,
-           p.`Teléfono` AS telefono, p.Documento AS documento, p.Correo AS correo,
-           p.Direccion AS direccion, p.Tipo_Sangre AS tipo_sangre, p.Alergias AS alergias,
-           p.Activo AS activo, p.Creado_En AS creado_en, p.Actualizado_En AS actualizado_en,
-           p.Version AS _version, p.Nombre_Normalizado AS _orden_nombre"""
-SELECT_PACIENTE = f"SELECT {COLUMNAS} FROM Paciente p"
 
 # API field → column, the only names an UPDATE may set.
 COLUMNA = {"nombre": "Nombre", "fecha_nacimiento": "Fecha_Nacimiento", "genero": "`Género`",
@@ -209,24 +117,6 @@ INDICE_PACIENTE = {  # (orden, filtra género, filtra activo) → index
     ("id", False, True): "ix_paciente_activo_id",
     ("id", False, False): "PRIMARY",
 }
-
-
-def edad(nacimiento, hoy):
-    """Whole years between the birth date and `hoy`."""
-    return hoy.year - nacimiento.year - ((hoy.month, hoy.day) < (nacimiento.month, nacimiento.day))
-
-
-def shape(row):
-    """The contract's patient object from a SELECT_PACIENTE row."""
-    out = publico(row)
-    out["activo"] = bool(out["activo"])
-    out["edad"] = edad(row["fecha_nacimiento"], ahora_local().date())
-    return out
-
-
-def like_palabra(palabra):
-    """A LIKE argument for `% <palabra>%` with the user's % and _ taken literally."""
-    return "% " + palabra.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def search_sql(query):
@@ -280,51 +170,9 @@ def search_sql(query):
     return sql, params, count, count_params
 
 
-def cargar(id_paciente, bloquear=False):
-    """The SELECT_PACIENTE row, or 404 (`FOR UPDATE` inside a write transaction)."""
-    row = query_one(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s"
-                    + (" FOR UPDATE" if bloquear else ""), (id_paciente,))
-    if row is None:
-        raise no_encontrado("Paciente")
-    return row
-
-
-def guardar_prefijos(id_paciente, nombre_normalizado, nuevo=False):
-    """Replace the patient's search prefixes (call inside the transaction of the name change).
-
-    A new patient has none to delete, and deleting nothing would still take gap locks that
-    make parallel creates deadlock on each other."""
-    if not nuevo:
-        execute("DELETE FROM Paciente_Prefijo WHERE ID_Paciente = %s", (id_paciente,))
-    executemany("INSERT INTO Paciente_Prefijo (Prefijo, Nombre_Normalizado, ID_Paciente) "
-                "VALUES (%s, %s, %s)",
-                [(p, nombre_normalizado, id_paciente) for p in prefijos(nombre_normalizado)])
-
-
-def crear_paciente(datos):
-    """Insert a patient, its search prefixes and its Historial; returns the id.
-
-    Runs in the caller's transaction when there is one (user creation, registration).
-    """
-    nombre_normalizado = normalize(datos["nombre"])[:100]
-    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
-        id_paciente = execute(
-            "INSERT INTO Paciente (Nombre, Nombre_Normalizado, Fecha_Nacimiento, `Género`, "
-            "`Teléfono`, Documento, Correo, Direccion, Tipo_Sangre, Alergias) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (datos["nombre"], nombre_normalizado, datos["fecha_nacimiento"], datos["genero"],
-             datos["telefono"], datos.get("documento"), datos.get("correo"),
-             datos.get("direccion"), datos.get("tipo_sangre"), datos.get("alergias")))
-        guardar_prefijos(id_paciente, nombre_normalizado, nuevo=True)
-        execute("INSERT INTO `Historial_Médico` (ID_Paciente, Fecha_Creacion) VALUES (%s, %s)",
-                (id_paciente, ahora_local().date()))
-        auditar("crear", "paciente", id_paciente, id_paciente=id_paciente)
-    return id_paciente
-
-
 def actualizar(id_paciente, campos):
     """Apply `campos` (API names) under If-Match, keep the prefixes in sync; answer 200."""
-    with duplicado_es_409("Ya existe un paciente con ese documento"), transaction():
+    with duplicado_409("Ya existe un paciente con ese documento"), transaction():
         actual = cargar(id_paciente, bloquear=True)
         check_if_match(id_paciente, actual["_version"])
         sets = [f"{COLUMNA[k]} = %s" for k in campos]
@@ -339,13 +187,7 @@ def actualizar(id_paciente, campos):
                 "WHERE ID_Paciente = %s", params + [id_paciente])
         auditar("actualizar", "paciente", id_paciente, id_paciente=id_paciente)
         row = cargar(id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"])
-
-
-def check_paciente_existe(id_paciente):
-    """404 when there is no such patient."""
-    if query_one("SELECT 1 AS si FROM Paciente WHERE ID_Paciente = %s", (id_paciente,)) is None:
-        raise no_encontrado("Paciente")
+    return respuesta(shape_paciente(row), id_paciente, row["_version"])
 
 
 # ---------------------------------------------------------------------------
@@ -366,7 +208,7 @@ def list_pacientes(query):
     total = query_one(count_sql, count_params)["n"] if query.total else None
     auditar_lectura("paciente", rows[:query.limite], "id_paciente")
     _, keys, desc = ORDENES[query.orden]
-    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape)
+    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape_paciente)
 
 
 @bp.post("")
@@ -375,9 +217,9 @@ def list_pacientes(query):
       tags=["pacientes"], summary="Registrar un paciente")
 def create_paciente(body):
     """Crea el paciente y su historial en una transacción. Documento repetido → 409."""
-    id_paciente = crear_paciente(body.model_dump())
+    id_paciente = insert_paciente(body.model_dump())
     row = cargar(id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"], status=201,
+    return respuesta(shape_paciente(row), id_paciente, row["_version"], status=201,
                      location=f"/pacientes/{id_paciente}")
 
 
@@ -390,7 +232,7 @@ def get_paciente(id_paciente):
     check_lectura_paciente(id_paciente)
     row = cargar(id_paciente)
     auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
-    return respuesta(shape(row), id_paciente, row["_version"])
+    return respuesta(shape_paciente(row), id_paciente, row["_version"])
 
 
 @bp.put("/<int:id_paciente>")
@@ -487,7 +329,7 @@ def list_citas_paciente(id_paciente, query):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Cita c" + where, params)["n"]
     auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=publica)
+    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
 
 
 ORDEN_ACCESOS = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
@@ -525,3 +367,42 @@ def list_accesos(id_paciente, query):
     auditar("leer", "accesos", id_paciente, id_paciente=id_paciente)
     return page(rows, query, ORDEN_ACCESOS, total=total,
                 shape=lambda r: {**r, "emergencia": bool(r["emergencia"])})
+
+
+@bp.get("/<int:id_paciente>/historial")
+@autenticado
+@spec(responses={200: HistorialCompleto}, tags=["pacientes", "historial"], errors=(403, 404),
+      summary="Historial clínico completo de un paciente")
+def get_historial_paciente(id_paciente):
+    """Igual que `GET /historial/paciente/<id>`."""
+    return respuesta_historial(id_paciente)
+
+
+BUNDLE_SCHEMA = {
+    "type": "object", "required": ["resourceType", "type", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"}, "type": {"const": "collection"},
+        "timestamp": {"type": "string"},
+        "entry": {"type": "array", "items": {
+            "type": "object", "required": ["fullUrl", "resource"],
+            "properties": {"fullUrl": {"type": "string"},
+                           "resource": {"type": "object", "required": ["resourceType", "id"]}}}},
+    },
+}
+
+
+@fhir_bp.get("/<int:id_paciente>/fhir")
+@autenticado
+@spec(summary="Exportación FHIR R4 del paciente", tags=["pacientes"],
+      responses={200: {"content": {"application/fhir+json": {"schema": BUNDLE_SCHEMA},
+                                   "application/json": {"schema": BUNDLE_SCHEMA}}}})
+def get_fhir(id_paciente):
+    """Bundle `collection` con `Patient`, `Practitioner`, `Appointment`, `Condition`
+    (CIE-10), `CarePlan` y `MedicationRequest`; mismas reglas de acceso y auditoría que el historial. Es
+    la misma respuesta que `GET /fhir/Patient/<id>/$everything`; sus `fullUrl` se resuelven
+    bajo `/fhir`."""
+    body = everything(id_paciente)
+    fhir_json = request.accept_mimetypes.best_match(["application/json",
+                                                     "application/fhir+json"])
+    mimetype = "application/fhir+json" if fhir_json == "application/fhir+json" else "application/json"
+    return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype=mimetype)

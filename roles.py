@@ -16,15 +16,14 @@ from datetime import datetime
 from typing import Annotated, Literal, Optional
 
 from flask import Blueprint, current_app, g
-from mysql.connector import errors as db_errors
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
-from auth import ER_DUP_ENTRY, PERMISOS, autenticado, check_sin_escalada, requiere
+from auth import PERMISOS, autenticado, check_sin_escalada, requiere
 from clinico import cambios
 from db import execute, executemany, query_all, query_one, transaction
-from errors import conflicto, no_encontrado, prohibido
+from errors import conflicto, duplicado_409, no_encontrado, prohibido
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
 permisos_bp = Blueprint("permisos", __name__, url_prefix="/permisos")
@@ -186,12 +185,8 @@ def guardar_permisos(id_rol, permisos):
 
 def nombre_libre(block):
     """Run `block`; a duplicate role name becomes 409."""
-    try:
+    with duplicado_409("Ya existe un rol con ese nombre"):
         return block()
-    except db_errors.IntegrityError as err:
-        if err.errno != ER_DUP_ENTRY:
-            raise
-        raise conflicto("Ya existe un rol con ese nombre") from None
 
 
 def check_modificable(rol):

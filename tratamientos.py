@@ -6,12 +6,12 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, page, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
-from clinico import (SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut, alcance_lista,
-                     auditar_lectura, cambios, check_anulacion, check_cambio, check_lectura_fila,
-                     medicamentos_de, publico, respuesta)
+from clinico import (ORDEN_TRATAMIENTOS, SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut,
+                     alcance_lista, auditar_lectura, cambios, check_anulacion, check_cambio,
+                     check_lectura_fila, medicamentos_de, respuesta, shape_row)
 from db import execute, query_all, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
@@ -101,11 +101,8 @@ def create_tratamiento(body):
              body.id_diagnostico, diagnostico["id_paciente"], g.usuario["id_medico"]))
         auditar("crear", "tratamiento", id_tratamiento, id_paciente=diagnostico["id_paciente"])
         row = cargar(id_tratamiento)
-    return respuesta(publico(row), id_tratamiento, row["_version"], status=201,
+    return respuesta(shape_row(row), id_tratamiento, row["_version"], status=201,
                      location=f"/tratamientos/{id_tratamiento}")
-
-
-ORDEN_TRATAMIENTOS = Orden(columns=("t.ID_Tratamiento",), keys=("id_tratamiento",), desc=True)
 
 
 @bp.get("")
@@ -135,7 +132,7 @@ def list_tratamientos(query):
         total = query_one("SELECT COUNT(*) AS n FROM Tratamiento t WHERE TRUE" + where,
                           params)["n"]
     auditar_lectura("tratamiento", rows[:query.limite], "id_tratamiento")
-    return page(rows, query, ORDEN_TRATAMIENTOS, total=total, shape=publico)
+    return page(rows, query, ORDEN_TRATAMIENTOS, total=total, shape=shape_row)
 
 
 @bp.get("/<int:id_tratamiento>")
@@ -146,7 +143,7 @@ def get_tratamiento(id_tratamiento):
     """El tratamiento (también si está anulado) y sus medicamentos."""
     row = cargar(id_tratamiento)
     check_lectura_fila(row)
-    body = publico(row)
+    body = shape_row(row)
     body["medicamentos"] = medicamentos_de(id_tratamiento)
     auditar("leer", "tratamiento", id_tratamiento, id_paciente=row["id_paciente"])
     return respuesta(body, id_tratamiento, row["_version"])
@@ -183,7 +180,7 @@ def update_tratamiento(id_tratamiento, body):
         auditar("actualizar", "tratamiento", id_tratamiento, id_paciente=row["id_paciente"],
                 motivo=motivo)
         row = cargar(id_tratamiento)
-    return respuesta(publico(row), id_tratamiento, row["_version"])
+    return respuesta(shape_row(row), id_tratamiento, row["_version"])
 
 
 @bp.delete("/<int:id_tratamiento>")

@@ -22,15 +22,17 @@ from pydantic import Field, StringConstraints, field_validator
 
 from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
 from auditoria import auditar
-from auth import (INSERT_USUARIO, ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, SELECT_USUARIO,
-                  UsuarioOut, autenticado, cargar_usuario, check_correo, check_password_actual,
-                  check_password_nueva, check_sin_escalada, duplicado_usuario_409,
-                  hash_password, permisos_de_rol, requiere, revoke_sessions, tiene,
-                  usuario_publico)
+from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_escalada,
+                  permisos_de_rol, requiere, tiene)
 from clinico import cambios
+from credenciales import check_password_actual, check_password_nueva, hash_password
+from datos_paciente import PacienteDatos, check_telefono, insert_paciente
+from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
+                           duplicado_usuario_409, shape_usuario)
 from db import cerrojo, execute, query_all, query_one, transaction
-from errors import conflicto, no_encontrado, prohibido, validacion
-from paciente import PacienteDatos, check_telefono, crear_paciente, duplicado_es_409, normalize
+from errors import conflicto, duplicado_409, no_encontrado, prohibido, validacion
+from sesiones import revoke_sessions
+from texto import check_correo, normalize
 
 bp = Blueprint("usuarios", __name__, url_prefix="/usuarios")
 
@@ -115,7 +117,7 @@ class UsuarioCambio(Modelo):
 
 def respuesta(row, status=200, location=None):
     """The `usuario` object with its ETag (and `Location` for a create)."""
-    response = current_app.json.response(usuario_publico(row))
+    response = current_app.json.response(shape_usuario(row))
     response.status_code = status
     if location:
         response.headers["Location"] = location
@@ -173,7 +175,7 @@ def check_otro_admin(id_usuario):
 
 def crear_medico(datos):
     """Insert a doctor (inside the caller's transaction); returns the id."""
-    with duplicado_es_409("Ya existe un médico con esa licencia"):
+    with duplicado_409("Ya existe un médico con esa licencia"):
         return execute(
             "INSERT INTO `Médico` (Nombre, Nombre_Normalizado, Especialidad, `Teléfono`, Correo, "
             "Licencia) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -229,7 +231,7 @@ def list_usuarios(query):
     if query.total:
         total = query_one("SELECT COUNT(*) AS n FROM Usuario u JOIN Rol r ON r.ID_Rol = u.ID_Rol "
                           "WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN, total=total, shape=usuario_publico)
+    return page(rows, query, ORDEN, total=total, shape=shape_usuario)
 
 
 @bp.get("/<int:id_usuario>")
@@ -265,7 +267,7 @@ def create_usuario(body):
                        | ({"medicos:escribir"} if body.medico else set()), "Ese usuario")
     hashed = hash_password(body.password)
     with duplicado_usuario_409(), transaction():
-        id_paciente = (crear_paciente(body.paciente.model_dump()) if body.paciente
+        id_paciente = (insert_paciente(body.paciente.model_dump()) if body.paciente
                        else check_existe("id_paciente", body.id_paciente))
         id_medico = (crear_medico(body.medico.model_dump()) if body.medico
                      else check_existe("id_medico", body.id_medico))

@@ -1,7 +1,7 @@
 """The benchmark's baseline: the read endpoints as a bare WSGI function, without Flask.
 
 Same work per request as the app, minus the framework: PyJWT HS256 verification (through the
-app's own per-token cache, auth._verified_claims), the same session/user query (auth.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
+app's own per-token cache, sesiones._verified_claims), the same session/user query (sesiones.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
 imported from the app's modules, so both always run identical statements), the same JSON
 shapes, through mysql-connector's C extension on one connection per process.
 Served under the same gunicorn settings: `gunicorn -c gunicorn.conf.py bench.baseline:application`.
@@ -25,12 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import db  # noqa: E402
 from api import encode_cursor  # noqa: E402
 from auditoria import INSERT_AUDITORIA  # noqa: E402
-from auth import USUARIO_DE_SESION, _verified_claims  # noqa: E402
-from citas import SELECT_CITA, publica  # noqa: E402
-from clinico import publico  # noqa: E402
+from clinico import shape_row  # noqa: E402
 from config import load_config  # noqa: E402
-from historialMedico import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
-from paciente import SELECT_PACIENTE, edad, search_sql  # noqa: E402
+from datos_cita import SELECT_CITA, shape_cita  # noqa: E402
+from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
+from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
+from paciente import search_sql  # noqa: E402
+from sesiones import USUARIO_DE_SESION, _verified_claims  # noqa: E402
 
 CONFIG = load_config()
 SECRET = CONFIG["SECRET_KEY"]
@@ -105,7 +106,7 @@ def user_of(environ):
 
 
 def paciente_out(row):
-    out = publico(row)
+    out = shape_row(row)
     out["activo"] = bool(out["activo"])
     out["edad"] = edad(row["fecha_nacimiento"], date.today())
     return out
@@ -154,7 +155,7 @@ def list_citas(environ, usuario, rid, args):
     if len(rows) > limite:
         last = shown[-1]
         siguiente = encode_cursor([last["fecha"].isoformat(), str(last["hora"]), last["id_cita"]])
-    return {"datos": [publica(r) for r in shown], "siguiente": siguiente}, {}
+    return {"datos": [shape_cita(r) for r in shown], "siguiente": siguiente}, {}
 
 
 def get_historial(environ, usuario, rid, id_paciente):

@@ -26,7 +26,7 @@ from dotenv import load_dotenv  # noqa: E402
 load_dotenv(os.path.join(ROOT, ".env"))
 import cli  # noqa: E402
 import db  # noqa: E402
-from paciente import normalize  # noqa: E402
+from texto import normalize  # noqa: E402
 
 BENCH_CORREO = "bench-admin@bench.local"
 BENCH_PASSWORD = "BenchPassword2024!"
@@ -358,6 +358,7 @@ def ensure(name, pacientes, medicos, citas, diagnosticos, config=None):
 
 
 def main():
+    """Command line: load (or reuse) the benchmark database of the given sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="historial_bench")
     parser.add_argument("--pacientes", type=int, default=1_000_000)
@@ -400,6 +401,7 @@ def warm(name, pool_mib=4096):
 
 
 def restore_pool(name, size):
+    """Put back the buffer pool size `warm` changed (nothing when it could not)."""
     if size is None:
         return
     cnx = mysql.connector.connect(**db.connect_args(bench_config(name)))

@@ -62,7 +62,7 @@ def issue_token(facts, **config):
     """An access token of the bench admin, issued by the app's own auth code."""
     import app as app_module
     import db
-    from auth import issue_tokens
+    from sesiones import issue_tokens
 
     application = app_module.create_app({"DB_NAME": facts["db"], "JWT_ACCESS_MIN": TOKEN_MIN,
                                          **config})

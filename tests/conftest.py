@@ -29,7 +29,7 @@ os.environ.update({
 import app as app_module  # noqa: E402
 import cli  # noqa: E402
 import db as db_module  # noqa: E402
-from paciente import normalize  # noqa: E402
+from texto import normalize  # noqa: E402
 from roles import nombre_canonico  # noqa: E402
 
 PASSWORD = "Prueba2024!segura"
@@ -78,9 +78,9 @@ def app():
     application = app_module.create_app({"TESTING": True})
     cli.init_schema(application.config)
     with application.app_context():
-        import cie10
+        import datos_cie10
 
-        cie10.load_catalogue()
+        datos_cie10.load_catalogue()
     yield application
     cnx = mysql.connector.connect(**{k: v for k, v in db_module.connect_args(application.config)
                                      .items() if k != "database"})
@@ -167,7 +167,8 @@ def make_user(app, database, make_paciente, make_medico):
     `rol` is a built-in role name or an ID_Rol (custom roles). Tokens are issued directly,
     so tests that are not about login do not depend on it or on its throttling.
     """
-    from auth import hash_password, issue_tokens
+    from credenciales import hash_password
+    from sesiones import issue_tokens
 
     def make(rol="admin", id_paciente=None, id_medico=None, activo=True, password=PASSWORD):
         id_rol = ROLES.get(rol, rol)

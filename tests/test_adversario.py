@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from auth import issue_tokens
+from sesiones import issue_tokens
 
 DIA = date.today() + timedelta(days=45)
 

@@ -39,8 +39,8 @@ def bearer(token):
 
 
 def digest(database, correo):
-    """The account key auth.clave_cuenta stores for `correo`, worked out by the same SQL."""
-    from auth import CLAVE_CUENTA, correo_canonico
+    """The account key credenciales.clave_cuenta stores for `correo`, worked out by the same SQL."""
+    from credenciales import CLAVE_CUENTA, correo_canonico
 
     return database.scalar(CLAVE_CUENTA, (correo_canonico(correo),))
 
@@ -125,7 +125,7 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(app, database):
     client = slow.test_client()
     correo = f"{unique('lento')}@prueba.local"
     with slow.app_context():
-        from auth import hash_password
+        from credenciales import hash_password
 
         hashed = hash_password(PASSWORD)
     database.execute("INSERT INTO Usuario (Nombre, Correo, Password_Hash, ID_Rol) "
@@ -246,7 +246,7 @@ def test_token_attacks_are_401(app, client, database, make_user, case):
 
 
 def test_a_verified_token_still_expires(app, client, make_user, monkeypatch):
-    """Verification is kept per token (auth._verified_claims); its expiry is not."""
+    """Verification is kept per token (sesiones._verified_claims); its expiry is not."""
     user = make_user("paciente")
     real = jwt.decode(user.token, options={"verify_signature": False})
     now = int(time.time())

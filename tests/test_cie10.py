@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-import cie10
-from paciente import normalize
+import datos_cie10
+from texto import normalize
 
 
 def test_catalogue_loaded_with_dots_and_without_ranges(app, database):
@@ -28,7 +28,7 @@ def test_load_is_idempotent_and_fast(app, database):
     before = database.scalar("SELECT COUNT(*) FROM CIE10")
     with app.app_context():
         started = time.perf_counter()
-        assert cie10.load_catalogue() == before
+        assert datos_cie10.load_catalogue() == before
         assert time.perf_counter() - started < 2
     assert database.scalar("SELECT COUNT(*) FROM CIE10") == before
 
@@ -36,7 +36,7 @@ def test_load_is_idempotent_and_fast(app, database):
 def test_load_fills_missing_codes(app, database):
     database.execute("DELETE FROM CIE10 WHERE Codigo IN ('Z99.9', 'Z99.8')")
     with app.app_context():
-        n = cie10.load_catalogue()
+        n = datos_cie10.load_catalogue()
     assert database.scalar("SELECT COUNT(*) FROM CIE10") == n
     assert database.scalar("SELECT Descripcion FROM CIE10 WHERE Codigo = 'Z99.9'")
 

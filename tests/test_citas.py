@@ -617,7 +617,7 @@ def test_hora_answers_without_seconds(client, gente, make_cita):
 def test_demo_citas_cover_every_state_without_overlaps(app, database, make_paciente, make_medico):
     import random
 
-    from citas import demo_citas
+    from demo import demo_citas
 
     pacientes = [make_paciente() for _ in range(15)]
     medicos = [make_medico() for _ in range(3)]

@@ -428,7 +428,7 @@ def test_delete_anuls_and_keeps_the_row(client, database, clinica, make_user):
 def test_demo_clinico(app, database, make_paciente, make_medico, make_cita):
     import random
 
-    from clinico import CASOS_DEMO, demo_clinico
+    from demo import CASOS_DEMO, demo_clinico
 
     id_paciente, id_medico = make_paciente(alergias="amoxicilina"), make_medico()
     citas = []

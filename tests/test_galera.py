@@ -23,7 +23,7 @@ import requests
 
 import cli
 import db as db_module
-from paciente import normalize
+from texto import normalize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -114,7 +114,7 @@ def datos(cluster):
 def tokens(cluster, datos):
     """Auth headers of a receptionist and of a doctor (sessions opened on node 1)."""
     import app as app_module
-    from auth import issue_tokens
+    from sesiones import issue_tokens
 
     application = app_module.create_app({**cluster.config(f"127.0.0.1:{cluster.ports[0]}"),
                                          "TESTING": True})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from medicamentos import alergia_que_choca
+from clinico import alergia_que_choca
 from test_diagnosticos import (ACTORES, LECTURA, LISTA, actor, clinica, escritura,  # noqa: F401
                                run_matrix)
 

@@ -38,8 +38,6 @@ def test_schema_file_equals_all_migrations(app):
 
 def fill_with_demo_data(app, database):
     """Demo-like rows through the code's own generators, on a database of an older schema."""
-    import citas
-    import clinico
     import demo
 
     cnx = server_connection(app.config, database)
@@ -51,11 +49,11 @@ def fill_with_demo_data(app, database):
         pools = demo.Pools(3)
         medicos = demo.crear_medicos(5, rng, pools)
         pacientes = demo.crear_pacientes(60, rng, pools)
-        n = citas.demo_citas(pacientes, medicos, 80, rng)
+        n = demo.demo_citas(pacientes, medicos, 80, rng)
         recientes = [dict(r) for r in db.query_all(
             "SELECT ID_Cita AS id_cita, ID_Paciente AS id_paciente, `ID_Médico` AS id_medico, "
             "Fecha AS fecha, Estado AS estado FROM Cita")]
-        assert clinico.demo_clinico(rng, recientes, proporcion=1) > 0 and n > 0
+        assert demo.demo_clinico(rng, recientes, proporcion=1) > 0 and n > 0
 
 
 @pytest.mark.parametrize("release", ["c8583ff", "c482cf6", "3ed0023"])

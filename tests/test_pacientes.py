@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from conftest import unique
-from paciente import normalize
+from texto import normalize
 
 
 def alfa(n=8):

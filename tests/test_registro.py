@@ -109,8 +109,8 @@ def test_unknown_inactive_or_registered_patient(client, database, recepcion, mak
 
 
 def test_crear_invitacion_works_without_a_request(app, database, make_paciente):
-    """The demo prints an invitation: auth.crear_invitacion in a bare app context."""
-    from auth import crear_invitacion, hash_codigo
+    """The demo prints an invitation: invitaciones.crear_invitacion in a bare app context."""
+    from invitaciones import crear_invitacion, hash_codigo
 
     id_paciente = make_paciente()
     with app.app_context():

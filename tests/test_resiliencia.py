@@ -47,7 +47,7 @@ def mariadb(tmp_path_factory):
 def token(mariadb):
     """An admin's access token whose session lives in the throwaway database."""
     import app as app_module
-    from auth import issue_tokens
+    from sesiones import issue_tokens
 
     application = app_module.create_app({**mariadb.config, "TESTING": True})
     with application.app_context():
