@@ -87,13 +87,14 @@ class Answer(Exception):
         self.status, self.codigo = status, codigo
 
 
-def user_of(environ):
-    """The token's user (the app's load_current_user without Flask), or 401."""
+def user_of(environ, verify=_verified_claims):
+    """The token's user (the app's load_current_user without Flask), or 401; `verify` checks
+    the token's signature and claims (the app's per-token cache unless told otherwise)."""
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer":
         raise Answer("401 Unauthorized", "no_autenticado")
     try:
-        claims = _verified_claims(token.strip(), SECRET)
+        claims = verify(token.strip(), SECRET)
     except jwt.PyJWTError:
         raise Answer("401 Unauthorized", "no_autenticado") from None
     if int(claims["exp"]) <= unix_time() or claims.get("typ") != "access":
