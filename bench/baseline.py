@@ -197,16 +197,22 @@ def forget_connection():
 
 def application(environ, start_response):
     """The WSGI entry point."""
+    return serve(environ, start_response, ROUTES, _verified_claims)
+
+
+def serve(environ, start_response, routes, verify):
+    """Answer a GET of one of `routes` (pattern, view) for the user of the token, checked by
+    `verify`; /health; or the JSON error."""
     rid = uuid.uuid4().hex
     path = environ.get("PATH_INFO", "")
     status, headers = "200 OK", {}
     try:
         if path == "/health":
             raise Answer("200 OK", "ok")
-        for pattern, view in ROUTES:
+        for pattern, view in routes:
             match = pattern.match(path)
             if match and environ["REQUEST_METHOD"] == "GET":
-                usuario = user_of(environ)
+                usuario = user_of(environ, verify)
                 if match.groups():
                     body, headers = view(environ, usuario, rid, int(match.group(1)))
                 else:

@@ -8,16 +8,13 @@ the app's design instead and changes with it; this floor stays naive, so the app
 Served like the baseline: `gunicorn -c gunicorn.conf.py bench.floor:application`.
 """
 
-import json
 import re
-import uuid
 
 import jwt
-import mysql.connector
 
-from bench.baseline import Answer, default, forget_connection, get_paciente, user_of
+from bench.baseline import get_paciente, serve
 
-RUTA = re.compile(r"^/pacientes/(\d+)$")
+RUTAS = [(re.compile(r"^/pacientes/(\d+)$"), get_paciente)]
 CLAIMS = ["sub", "rol", "iat", "exp", "jti", "typ", "sid"]
 
 
@@ -28,25 +25,4 @@ def naive_claims(token, key):
 
 def application(environ, start_response):
     """The WSGI entry point: /health and GET /pacientes/<id>."""
-    rid = uuid.uuid4().hex
-    path = environ.get("PATH_INFO", "")
-    status, headers = "200 OK", {}
-    try:
-        match = RUTA.match(path)
-        if path == "/health":
-            body = {"estado": "ok"}
-        elif match and environ["REQUEST_METHOD"] == "GET":
-            body, headers = get_paciente(environ, user_of(environ, verify=naive_claims), rid,
-                                         int(match.group(1)))
-        else:
-            raise Answer("404 Not Found", "no_encontrado")
-    except Answer as answer:
-        status, body = answer.status, {"error": answer.codigo, "codigo": answer.codigo}
-    except mysql.connector.Error:
-        forget_connection()
-        status, body = "503 Service Unavailable", {"codigo": "servicio_no_disponible"}
-    data = json.dumps(body, default=default, ensure_ascii=False).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(data))), ("Cache-Control", "no-store"),
-                            ("X-Request-ID", rid), *headers.items()])
-    return [data]
+    return serve(environ, start_response, RUTAS, naive_claims)
