@@ -14,7 +14,7 @@ from auth import ahora_local
 from clinico import shape_row
 from db import execute, executemany, query_one, transaction
 from errors import duplicado_409, no_encontrado
-from texto import check_correo, normalize, prefijos
+from texto import check_correo_contacto, normalize, prefijos
 
 TELEFONO_PATRON = re.compile(r"^[0-9 +\-]{7,20}$")
 
@@ -55,10 +55,7 @@ class PacienteDatos(Modelo):
 
     _telefono = field_validator("telefono")(check_telefono)
 
-    @field_validator("correo")
-    @classmethod
-    def correo_valido(cls, value):
-        return check_correo(value, contacto=True)
+    _correo = field_validator("correo")(check_correo_contacto)
 
 
 class PacienteOut(BaseModel):

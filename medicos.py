@@ -16,7 +16,7 @@ from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, carga
 from datos_paciente import COLUMNAS, PacienteOut, check_telefono, shape_paciente
 from db import cache, execute, query_all, query_one, transaction
 from errors import ApiError, duplicado_409, no_encontrado, prohibido
-from texto import check_correo, like_palabra, normalize
+from texto import check_correo_contacto, like_palabra, normalize
 
 bp = Blueprint("medicos", __name__, url_prefix="/medicos")
 
@@ -41,10 +41,7 @@ class MedicoDatos(Modelo):
 
     _telefono = field_validator("telefono")(check_telefono)
 
-    @field_validator("correo")
-    @classmethod
-    def correo_valido(cls, value):
-        return check_correo(value, contacto=True)
+    _correo = field_validator("correo")(check_correo_contacto)
 
 
 class MedicoCambio(MedicoDatos):

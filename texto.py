@@ -26,22 +26,24 @@ def like_palabra(palabra):
     return "% " + palabra.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def check_correo(value, contacto=False):
-    """Pydantic validator: a plausible address (local@dominio.tld), or ValueError in Spanish.
+def check_correo(value):
+    """Pydantic validator of an account's address: a plausible local@dominio.tld, or
+    ValueError in Spanish.
 
-    An account's address (the default) is what a login compares: stored trimmed and in lower
-    case, and invisible or control characters are refused, since they would make an address
-    that looks like another one. A patient's or doctor's contact address (`contacto`) is kept
-    as typed.
+    It is what a login compares: stored trimmed and in lower case, and invisible or control
+    characters are refused, since they would make an address that looks like another one.
     """
     if value is None:
-        return value
-    if contacto:
-        if not CORREO_PATRON.match(value):
-            raise ValueError("no es un correo electrónico válido")
         return value
     value = value.strip().lower()
     if not CORREO_PATRON.match(value) or any(unicodedata.category(c) in ("Cc", "Cf")
                                              for c in value):
+        raise ValueError("no es un correo electrónico válido")
+    return value
+
+
+def check_correo_contacto(value):
+    """Pydantic validator of a patient's or doctor's contact address: kept as typed."""
+    if value is not None and not CORREO_PATRON.match(value):
         raise ValueError("no es un correo electrónico válido")
     return value
