@@ -525,7 +525,6 @@ def read_patient(id_paciente, query):
 
 ORDEN_PACIENTES = Orden(("p.ID_Paciente",), ("id_paciente",))
 ORDEN_PREFIJO = Orden(("pp.ID_Paciente",), ("id_paciente",))
-GENERO_DE = {v: k for k, v in fhir_export.GENERO.items()}
 
 
 @bp.get("/Patient")
@@ -546,8 +545,9 @@ def search_patient(query):
         where += " AND p.Documento = %s" if documento else " AND FALSE"
         params += [documento] if documento else []
     if query.gender is not None:
-        where += " AND p.`Género` = %s" if query.gender in GENERO_DE else " AND FALSE"
-        params += [GENERO_DE[query.gender]] if query.gender in GENERO_DE else []
+        genero = fhir_export.GENERO_DE.get(query.gender)
+        where += " AND p.`Género` = %s" if genero else " AND FALSE"
+        params += [genero] if genero else []
     fecha_sql, fecha_params = _filtro_fecha("p.Fecha_Nacimiento", _fechas("birthdate"))
     where, params = where + fecha_sql, params + fecha_params
     palabras = normalize(query.name or "").split()
@@ -656,7 +656,7 @@ def datos_de_patient(body):
                                                       a.country])) or None
     telecom = {c.system: c.value for c in body.telecom}
     datos = {"nombre": texto, "fecha_nacimiento": body.birthDate.isoformat(),
-             "genero": GENERO_DE[body.gender], "telefono": telecom["phone"],
+             "genero": fhir_export.GENERO_DE[body.gender], "telefono": telecom["phone"],
              "correo": telecom.get("email"),
              "documento": body.identifier[0].value if body.identifier else None,
              "direccion": direccion}
@@ -761,9 +761,6 @@ def read_appointment(id_cita, query):
     return leido(appointment(row), id_cita, row["_version"])
 
 
-ESTADO_CITA_DE = {v: k for k, v in fhir_export.ESTADO_CITA.items()}
-
-
 @bp.get("/Appointment")
 @autenticado
 @spec(query=BusquedaAppointment, tags=["fhir"], summary="Buscar `Appointment`",
@@ -776,7 +773,7 @@ def search_appointment(query):
         where += " AND c.`ID_Médico` = %s"
         params.append(min(_id_de(query.practitioner), INT_MAX + 1))
     if query.status is not None:
-        estado = ESTADO_CITA_DE.get(query.status)
+        estado = fhir_export.ESTADO_CITA_DE.get(query.status)
         where += " AND c.Estado = %s" if estado else " AND FALSE"
         params += [estado] if estado else []
     fecha_sql, fecha_params = _filtro_fecha("c.Fecha", _fechas("date"))
@@ -868,9 +865,6 @@ def read_medication_request(id_medicamento, query):
     return leido(medication_requests([row])[id_medicamento], id_medicamento, row["_version"])
 
 
-ESTADO_MEDICAMENTO_DE = {v: k for k, v in fhir_export.ESTADO_MEDICAMENTO.items()}
-
-
 @bp.get("/MedicationRequest")
 @autenticado
 @spec(query=BusquedaMedicationRequest, tags=["fhir"], summary="Buscar `MedicationRequest`",
@@ -879,7 +873,7 @@ def search_medication_request(query):
     """Por `patient` y `status`, los más recientes primero."""
     where, params = alcance_clinico("m", query)
     if query.status is not None:
-        estado = ESTADO_MEDICAMENTO_DE.get(query.status)
+        estado = fhir_export.ESTADO_MEDICAMENTO_DE.get(query.status)
         where += " AND m.Estado = %s" if estado else " AND FALSE"
         params += [estado] if estado else []
     rows = pagina(SELECT_MEDICAMENTO, where, params, query, ORDEN_MEDICAMENTOS)

@@ -39,6 +39,10 @@ VIA = {"oral": ("26643006", "Oral route"), "intravenosa": ("47625008", "Intraven
        "intramuscular": ("78421000", "Intramuscular route"),
        "subcutanea": ("34206005", "Subcutaneous route"), "topica": ("6064005", "Topical route"),
        "inhalada": ("447694001", "Respiratory tract route")}
+# The way back, FHIR code → the row's value: what searches filter by and Patient bodies store.
+GENERO_DE = {v: k for k, v in GENERO.items()}
+ESTADO_CITA_DE = {v: k for k, v in ESTADO_CITA.items()}
+ESTADO_MEDICAMENTO_DE = {v: k for k, v in ESTADO_MEDICAMENTO.items()}
 
 
 def _instant(value):
