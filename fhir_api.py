@@ -1,8 +1,9 @@
 """The FHIR R4 REST API under `/fhir`: metadata, read and search, Patient/$everything and
 Patient create, with the JSON API's tokens, access rules and audit.
 
-Resources come from the mapping of fhir_export.py (the one mapping of the project). Under
-`/fhir` FHIR's conventions replace the JSON API's (API.md §13):
+Resources come from the mapping of fhir_export.py (the one mapping of the project); search
+parameters, their SQL and the CapabilityStatement from fhir_busqueda.py. Under `/fhir` FHIR's
+conventions replace the JSON API's (API.md §13):
 
 - Bodies are `application/fhir+json; fhirVersion=4.0` (`application/json` when the client
   accepts only that); `Accept` is honoured and `_format` overrides it; anything that is not
@@ -26,14 +27,13 @@ answers only the rows of patients under their care and the ones they wrote, the 
 notwithstanding. Every patient or clinical resource answered is audited (`leer`).
 """
 
-import re
 from datetime import date
-from typing import ClassVar, Literal, Optional
+from typing import Literal, Optional
 from urllib.parse import urlencode
 
 import orjson
 from flask import Blueprint, current_app, g, request
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 import datos_cie10
 import datos_paciente
@@ -42,17 +42,20 @@ from api import INT_MAX, Modelo, Orden, encode_cursor, etag_of, spec, validation
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, requiere, tiene
 from clinico import (ORDEN_DIAGNOSTICOS, ORDEN_MEDICAMENTOS, ORDEN_TRATAMIENTOS, SELECT_DIAGNOSTICO,
-                     SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, alcance_lista, auditar_lectura,
-                     check_lectura_fila)
+                     SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, auditar_lectura, check_lectura_fila)
 from datos_cita import ORDEN_CITAS, SELECT_CITA
 from datos_medico import ORDEN_MEDICOS, SELECT_MEDICO, cargar_publico
 from db import query_all, query_one
 from errors import ApiError, no_encontrado, prohibido, validacion
+from fhir_busqueda import (BusquedaAppointment, BusquedaClinica, BusquedaCondition,
+                           BusquedaMedicationRequest, BusquedaPatient, BusquedaPractitioner,
+                           Formato, alcance_clinico, capability_statement, fechas, filtro_fecha,
+                           id_de, valor_token)
+from fhir_export import FHIR_JSON
 from texto import PREFIJO_MAX, like_palabra, normalize
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
-FHIR_JSON = "application/fhir+json"
 CONTENT_TYPE = {FHIR_JSON: "application/fhir+json; fhirVersion=4.0",
                 "application/json": "application/json"}
 # `_format` values (FHIR http.html#mime-type): the short form and the MIME types of JSON.
@@ -206,196 +209,6 @@ def pagina(sql, where, params, query, orden):
 
 
 # ---------------------------------------------------------------------------
-# Search parameters
-# ---------------------------------------------------------------------------
-
-REFERENCIA = r"^((https?://\S+/)?Patient/)?[0-9]{1,10}$"
-FECHA = r"^(eq|ne|gt|lt|ge|le)?[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
-CURSOR = r"^[A-Za-z0-9_-]+$"
-
-
-def _fecha_valida(value):
-    """A date search value (`ge2024-01-31`, `2024-05`, `1975`) names a real day or period."""
-    if value is None:
-        return value
-    digits = value.lstrip("abcdefghijklmnopqrstuvwxyz")
-    parts = [int(p) for p in digits.split("-")]
-    try:
-        date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
-    except ValueError:
-        raise ValueError("no es una fecha válida (YYYY, YYYY-MM o YYYY-MM-DD)") from None
-    if value[:2] == "ne":
-        raise ValueError("el prefijo ne no está soportado (use eq, gt, lt, ge o le)")
-    return value
-
-
-class Formato(Modelo):
-    """`_format`, admitido por todas las interacciones FHIR."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
-
-    formato: Optional[Literal["json", "application/json", "application/fhir+json",
-                              "application/json+fhir"]] = Field(
-        None, alias="_format", description="Formato de la respuesta (sólo JSON)")
-
-
-class Busqueda(Formato):
-    """Paging parameters of every FHIR search."""
-
-    # FHIR type of each search parameter of the model, listed by /fhir/metadata.
-    PARAMETROS: ClassVar[dict] = {}
-
-    count: int = Field(20, ge=1, le=100, alias="_count", description="Tamaño de la página")
-    cursor: Optional[str] = Field(None, alias="_cursor", max_length=500, pattern=CURSOR,
-                                  description="Página siguiente (del enlace `next`)")
-
-
-class BusquedaClinica(Busqueda):
-    """Búsqueda clínica: por paciente."""
-
-    PARAMETROS: ClassVar[dict] = {"patient": ("reference", "El paciente (`Patient/<id>` o `<id>`)")}
-
-    patient: Optional[str] = Field(None, max_length=300, pattern=REFERENCIA,
-                                   description="`Patient/<id>` o `<id>`")
-
-
-class BusquedaPatient(Busqueda):
-    """Parámetros de búsqueda de `Patient`."""
-
-    PARAMETROS: ClassVar[dict] = {
-        "name": ("string", "Inicio de cualquier palabra del nombre, sin distinguir "
-                           "mayúsculas ni tildes; varias palabras deben estar todas"),
-        "identifier": ("token", f"El documento: `{fhir_export.DOCUMENTO_SYSTEM}|<valor>` o "
-                                "`<valor>` (coincidencia exacta)"),
-        "birthdate": ("date", "Fecha de nacimiento; prefijos eq, gt, lt, ge, le; repetible"),
-        "gender": ("token", "male, female, other o unknown"),
-    }
-
-    name: Optional[str] = Field(None, max_length=100, description="Inicio de palabras del nombre")
-    identifier: Optional[str] = Field(None, max_length=300, description="[system|]documento")
-    birthdate: Optional[str] = Field(None, max_length=12, pattern=FECHA,
-                                     description="[eq|gt|lt|ge|le]YYYY[-MM[-DD]]")
-    gender: Optional[Literal["male", "female", "other", "unknown"]] = None
-
-    _birthdate = field_validator("birthdate")(_fecha_valida)
-
-
-class BusquedaPractitioner(Busqueda):
-    """Parámetros de búsqueda de `Practitioner`."""
-
-    PARAMETROS: ClassVar[dict] = {
-        "name": ("string", "Inicio de cualquier palabra del nombre"),
-        "identifier": ("token", f"La licencia: `{fhir_export.LICENCIA_SYSTEM}|<valor>` o "
-                                "`<valor>`"),
-    }
-
-    name: Optional[str] = Field(None, max_length=100)
-    identifier: Optional[str] = Field(None, max_length=300)
-
-
-class BusquedaAppointment(BusquedaClinica):
-    """Parámetros de búsqueda de `Appointment`."""
-
-    PARAMETROS: ClassVar[dict] = {
-        **BusquedaClinica.PARAMETROS,
-        "practitioner": ("reference", "El médico (Practitioner/<id> o <id>)"),
-        "date": ("date", "Día de la cita (zona horaria de la clínica); prefijos eq, gt, lt, "
-                         "ge, le; repetible"),
-        "status": ("token", "Estado FHIR de la cita"),
-    }
-
-    practitioner: Optional[str] = Field(None, max_length=300,
-                                        pattern=r"^((https?://\S+/)?Practitioner/)?[0-9]{1,10}$")
-    date: Optional[str] = Field(None, max_length=12, pattern=FECHA,
-                                description="[eq|gt|lt|ge|le]YYYY[-MM[-DD]]")
-    status: Optional[Literal["proposed", "pending", "booked", "arrived", "fulfilled",
-                             "cancelled", "noshow", "entered-in-error", "checked-in",
-                             "waitlist"]] = None
-
-    _date = field_validator("date")(_fecha_valida)
-
-
-class BusquedaCondition(BusquedaClinica):
-    """Parámetros de búsqueda de `Condition`."""
-
-    PARAMETROS: ClassVar[dict] = {
-        **BusquedaClinica.PARAMETROS,
-        "code": ("token", f"Código CIE-10: `{fhir_export.CIE10_SYSTEM}|E11.9` o `E11.9`"),
-    }
-
-    code: Optional[str] = Field(None, max_length=100, examples=["E11.9"])
-
-
-class BusquedaMedicationRequest(BusquedaClinica):
-    """Parámetros de búsqueda de `MedicationRequest`."""
-
-    PARAMETROS: ClassVar[dict] = {**BusquedaClinica.PARAMETROS,
-                                  "status": ("token", "Estado FHIR de la prescripción")}
-
-    status: Optional[Literal["active", "on-hold", "cancelled", "completed", "entered-in-error",
-                             "stopped", "draft", "unknown"]] = None
-
-
-def _id_de(referencia):
-    """The numeric id at the end of a reference parameter (already pattern-checked)."""
-    return int(re.search(r"[0-9]+$", referencia).group())
-
-
-def _token(valor, system):
-    """The value of a token parameter (`system|value` or `value`), or None when it names
-    another code system (then nothing matches)."""
-    if "|" not in valor:
-        return valor.strip()
-    sistema, _, codigo = valor.partition("|")
-    return codigo.strip() if sistema in ("", system) else None
-
-
-def _filtro_fecha(columna, valores):
-    """SQL conditions for date search values, each `[prefix]YYYY[-MM[-DD]]` (a period)."""
-    sql, params = "", []
-    for valor in valores:
-        prefijo = valor[:2] if valor[:2].isalpha() else "eq"
-        parts = [int(p) for p in valor.lstrip("abcdefghijklmnopqrstuvwxyz").split("-")]
-        desde = date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
-        if len(parts) == 3:
-            hasta = desde
-        elif len(parts) == 2:
-            siguiente = date(desde.year + desde.month // 12, desde.month % 12 + 1, 1)
-            hasta = date.fromordinal(siguiente.toordinal() - 1)
-        else:
-            hasta = date(desde.year, 12, 31)
-        condicion = {"eq": f"{columna} BETWEEN %s AND %s", "ge": f"{columna} >= %s",
-                     "gt": f"{columna} > %s", "le": f"{columna} <= %s",
-                     "lt": f"{columna} < %s"}[prefijo]
-        sql += " AND " + condicion
-        params += {"eq": [desde, hasta], "ge": [desde], "gt": [hasta], "le": [hasta],
-                   "lt": [desde]}[prefijo]
-    return sql, params
-
-
-def _fechas(nombre):
-    """Every value of a repeatable date parameter, each validated like the first."""
-    valores = request.args.getlist(nombre)
-    for valor in valores:
-        if not re.fullmatch(FECHA, valor):
-            raise validacion(nombre, "formato no válido")
-        try:
-            _fecha_valida(valor)
-        except ValueError as err:
-            raise validacion(nombre, str(err)) from None
-    return valores
-
-
-def alcance_clinico(alias, query):
-    """WHERE fragment of a clinical search: one named patient (break-the-glass allowed) or
-    the rows the caller may read (clinico.alcance_lista, as the JSON lists)."""
-    id_paciente = _id_de(query.patient) if query.patient else None
-    if id_paciente is not None and id_paciente > INT_MAX:
-        raise no_encontrado("Paciente")
-    return alcance_lista(alias, id_paciente)
-
-
-# ---------------------------------------------------------------------------
 # Responses in /openapi.json
 # ---------------------------------------------------------------------------
 
@@ -453,52 +266,6 @@ def respuestas(schema, status=200, errores=(400, 401, 403, 404, 406, 500, 503)):
 
 
 # ---------------------------------------------------------------------------
-# CapabilityStatement
-# ---------------------------------------------------------------------------
-
-BUSQUEDAS = {"Patient": BusquedaPatient, "Practitioner": BusquedaPractitioner,
-             "Appointment": BusquedaAppointment, "Condition": BusquedaCondition,
-             "CarePlan": BusquedaClinica, "MedicationRequest": BusquedaMedicationRequest}
-PERFIL = "http://hl7.org/fhir/StructureDefinition/"
-
-
-def capability_statement():
-    """What this server answers: resources, interactions, search parameters, operations."""
-    resources = []
-    for tipo, modelo in BUSQUEDAS.items():
-        interacciones = [{"code": "read"}, {"code": "search-type"}]
-        if tipo == "Patient":
-            interacciones.append({"code": "create"})
-        recurso = {
-            "type": tipo, "profile": PERFIL + tipo, "interaction": interacciones,
-            "searchParam": [{"name": nombre, "type": tipo_param, "documentation": doc}
-                            for nombre, (tipo_param, doc) in modelo.PARAMETROS.items()],
-        }
-        if tipo == "Patient":
-            recurso["operation"] = [{"name": "everything", "definition":
-                                     "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
-        resources.append(recurso)
-    base = current_app.config["URL_PUBLICA"].rstrip("/") + "/fhir"
-    return {
-        "resourceType": "CapabilityStatement", "status": "active", "date": "2026-12-01",
-        "publisher": "Historial Médico", "kind": "instance",
-        "software": {"name": "Historial Médico API", "version": "1.0.0"},
-        "implementation": {"description": "API FHIR R4 de Historial Médico", "url": base},
-        "fhirVersion": "4.0.1", "format": ["json", FHIR_JSON],
-        "rest": [{
-            "mode": "server",
-            "documentation": "Parámetros de paginación: _count (1–100, por omisión 20) y el "
-                             "enlace next. Parámetros desconocidos o repetidos → 400.",
-            "security": {"cors": True, "description":
-                         "Authorization: Bearer <token de POST /auth/login>. Datos clínicos: "
-                         "clinico:leer y relación asistencial; X-Motivo-Acceso (10+ "
-                         "caracteres) para un acceso de emergencia a un paciente nombrado."},
-            "resource": resources,
-        }],
-    }
-
-
-# ---------------------------------------------------------------------------
 # Routes: metadata, Patient
 # ---------------------------------------------------------------------------
 
@@ -541,14 +308,14 @@ def search_patient(query):
             raise prohibido("Sólo puede ver sus propios datos")
         where, params = " AND p.ID_Paciente = %s", [g.usuario["id_paciente"]]
     if query.identifier is not None:
-        documento = _token(query.identifier, fhir_export.DOCUMENTO_SYSTEM)
+        documento = valor_token(query.identifier, fhir_export.DOCUMENTO_SYSTEM)
         where += " AND p.Documento = %s" if documento else " AND FALSE"
         params += [documento] if documento else []
     if query.gender is not None:
         genero = fhir_export.GENERO_DE.get(query.gender)
         where += " AND p.`Género` = %s" if genero else " AND FALSE"
         params += [genero] if genero else []
-    fecha_sql, fecha_params = _filtro_fecha("p.Fecha_Nacimiento", _fechas("birthdate"))
+    fecha_sql, fecha_params = filtro_fecha("p.Fecha_Nacimiento", fechas("birthdate"))
     where, params = where + fecha_sql, params + fecha_params
     palabras = normalize(query.name or "").split()
     if not palabras:
@@ -725,7 +492,7 @@ def search_practitioner(query):
         where += " AND CONCAT(' ', m.Nombre_Normalizado) LIKE %s"
         params.append(like_palabra(palabra))
     if query.identifier is not None:
-        licencia = _token(query.identifier, fhir_export.LICENCIA_SYSTEM)
+        licencia = valor_token(query.identifier, fhir_export.LICENCIA_SYSTEM)
         where += " AND m.Licencia = %s" if licencia else " AND FALSE"
         params += [licencia] if licencia else []
     rows = pagina(SELECT_MEDICO, where, params, query, ORDEN_MEDICOS)
@@ -771,12 +538,12 @@ def search_appointment(query):
     where, params = alcance_clinico("c", query)
     if query.practitioner is not None:
         where += " AND c.`ID_Médico` = %s"
-        params.append(min(_id_de(query.practitioner), INT_MAX + 1))
+        params.append(min(id_de(query.practitioner), INT_MAX + 1))
     if query.status is not None:
         estado = fhir_export.ESTADO_CITA_DE.get(query.status)
         where += " AND c.Estado = %s" if estado else " AND FALSE"
         params += [estado] if estado else []
-    fecha_sql, fecha_params = _filtro_fecha("c.Fecha", _fechas("date"))
+    fecha_sql, fecha_params = filtro_fecha("c.Fecha", fechas("date"))
     rows = pagina(SELECT_CITA, where + fecha_sql, params + fecha_params, query, ORDEN_CITAS)
     auditar_lectura("cita", rows[:query.count], "id_cita")
     return searchset(rows, query, ORDEN_CITAS, appointment)
@@ -803,7 +570,7 @@ def search_condition(query):
     """Por `patient` y `code` (CIE-10, con o sin punto), los más recientes primero."""
     where, params = alcance_clinico("d", query)
     if query.code is not None:
-        codigo = _token(query.code, fhir_export.CIE10_SYSTEM)
+        codigo = valor_token(query.code, fhir_export.CIE10_SYSTEM)
         codigo = datos_cie10.con_punto(codigo) if codigo else None
         where += " AND d.Codigo_CIE10 = %s" if codigo else " AND FALSE"
         params += [codigo] if codigo else []

@@ -21,6 +21,8 @@ from auth import check_lectura_clinica
 from datos_medico import SELECT_MEDICO
 from db import query_all
 
+# FHIR's JSON media type (http.html#mime-type).
+FHIR_JSON = "application/fhir+json"
 CIE10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
