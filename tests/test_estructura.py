@@ -1,7 +1,8 @@
 """The import rules of the project (issue 16, STYLE.md "Shape"), read from the source with ast:
 imports flow one way (no cycle between project modules), no project import hides inside a
-function (except the app factory and the CLI commands), and no blueprint module imports
-another blueprint module: what two blueprints share lives in a module that owns the data.
+function (except the app factory and the CLI commands), no blueprint module imports another
+blueprint module (what two blueprints share lives in a module that owns the data), and no module
+is over 600 lines.
 The table of README «Cómo está organizado» names every module, its layer and its tables."""
 
 import ast
@@ -140,6 +141,13 @@ def test_errors_no_importa_nada_del_proyecto(arboles):
 
 def test_db_solo_importa_config_y_errors(arboles):
     assert grafo(arboles)["db"] <= {"config", "errors"}
+
+
+def test_ningun_modulo_pasa_de_600_lineas():
+    """Each module reads in one sitting; a longer one is split by concern (fhir_api.py was 888)."""
+    largos = {p.name: n for p in sorted(RAIZ.glob("*.py"))
+              if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
+    assert largos == {}
 
 
 def test_los_blueprints_son_los_esperados(arboles):
