@@ -487,10 +487,41 @@ def decode_cursor(cursor, kinds):
     return params
 
 
-def page(rows, query, orden, total=None, shape=None):
-    """The list answer: `datos`, `siguiente` and a `Link` header when there is more."""
+def keyset_sql(select, where, params, orden, cursor, limite, group_by=""):
+    """The SQL and params of one keyset page, pure so that a bench can EXPLAIN it.
+
+    `select` is a SELECT ... FROM ... ending before WHERE; `where` its ` AND ...` filters with
+    their `params`; `group_by` a ` GROUP BY ...` that comes after the filters. It asks for
+    `limite` + 1 rows after `cursor` in the order `orden`: the extra row says there is more.
+    """
+    after_sql, after_params = orden.after(cursor)
+    return (f"{select} WHERE TRUE{where}{after_sql}{group_by} {orden.order_by()} LIMIT %s",
+            [*params, *after_params, limite + 1])
+
+
+def paginate(query, select, where, params, orden, *, count, group_by="", shape=None,
+             audit=None):
+    """The answer of a list endpoint: one keyset page of `select` (see `keyset_sql`), its
+    `total` counted by `count` (a SELECT COUNT(...) AS n FROM ... that the same `where` and
+    `params` filter)."""
+    sql = keyset_sql(select, where, params, orden, query.cursor, query.limite, group_by)
+    return page(query, orden, sql, (count + " WHERE TRUE" + where, params), shape=shape,
+                audit=audit)
+
+
+def page(query, orden, sql, count, shape=None, audit=None):
+    """The list answer of a page query `sql` and its `count`, each (text, params): `datos`,
+    `siguiente` and a `Link` header when there is more.
+
+    The COUNT runs only when `total` is asked for. `audit` is called with the rows shown,
+    after both queries, so that what it writes is not counted or listed in this answer.
+    """
+    rows = db.query_all(*sql)
+    total = db.query_one(*count)["n"] if query.total else None
     more = len(rows) > query.limite
     rows = rows[: query.limite]
+    if audit:
+        audit(rows)
     siguiente = encode_cursor([rows[-1][k] for k in orden.keys]) if more and rows else None
     datos = [shape(r) for r in rows] if shape else rows
     body = {"datos": datos, "siguiente": siguiente}

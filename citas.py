@@ -17,7 +17,7 @@ from typing import Optional
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api import Lista, Modelo, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, paginate, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, bajo_su_cuidado, es_el_paciente, tiene
 from clinico import auditar_lectura, cambios, respuesta
@@ -492,15 +492,9 @@ def listar(query, id_medico=None, id_paciente=None):
         if value is not None:
             where += f" AND {condition}"
             params.append(value)
-    after_sql, after_params = ORDEN_CITAS.after(query.cursor)
-    rows = query_all(SELECT_CITA + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN_CITAS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Cita c WHERE TRUE" + where, params)["n"]
-    auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
+    return paginate(query, SELECT_CITA, where, params, ORDEN_CITAS,
+                    count="SELECT COUNT(*) AS n FROM Cita c", shape=shape_cita,
+                    audit=lambda rows: auditar_lectura("cita", rows, "id_cita"))
 
 
 @bp.get("")

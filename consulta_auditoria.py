@@ -6,10 +6,9 @@ from typing import Literal, Optional
 from flask import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
-from api import Lista, Orden, Pagina, page, spec
+from api import Lista, Orden, Pagina, paginate, spec
 from auditoria import ACCIONES
 from auth import requiere
-from db import query_all, query_one
 
 bp = Blueprint("auditoria", __name__, url_prefix="/auditoria")
 
@@ -84,11 +83,5 @@ def list_auditoria(query):
     """Del más reciente al más antiguo, filtrable por usuario, paciente, acción y días
     (`desde`/`hasta`, UTC, incluidos). Ningún endpoint modifica ni borra estas filas."""
     where, params = filtros(query)
-    after_sql, after_params = ORDEN.after(query.cursor)
-    rows = query_all(SELECT_AUDITORIA + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN.order_by() + " LIMIT %s", params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Auditoria a WHERE TRUE" + where,
-                          params)["n"]
-    return page(rows, query, ORDEN, total=total)
+    return paginate(query, SELECT_AUDITORIA, where, params, ORDEN,
+                    count="SELECT COUNT(*) AS n FROM Auditoria a")

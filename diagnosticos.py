@@ -7,13 +7,13 @@ from flask import Blueprint, g
 from pydantic import Field
 
 import datos_cie10
-from api import Lista, Modelo, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, paginate, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (ORDEN_DIAGNOSTICOS, SELECT_DIAGNOSTICO, DiagnosticoOut, TratamientoOut,
                      alcance_lista, auditar_lectura, cambios, check_lectura_fila, check_no_futura,
                      es_autor, hoy, respuesta, shape_row, tratamientos_de)
-from db import execute, query_all, query_one, transaction
+from db import execute, query_one, transaction
 from errors import conflicto, no_encontrado, prohibido, validacion
 
 bp = Blueprint("diagnosticos", __name__, url_prefix="/diagnosticos")
@@ -171,16 +171,9 @@ def list_diagnosticos(query):
             raise validacion("codigo_cie10", "no es un código CIE-10")
         where += " AND (d.Codigo_CIE10 = %s OR d.Codigo_CIE10 LIKE %s)"
         params += [codigo, codigo + ".%"]
-    after_sql, after_params = ORDEN_DIAGNOSTICOS.after(query.cursor)
-    rows = query_all(SELECT_DIAGNOSTICO + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN_DIAGNOSTICOS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM `Diagnóstico` d WHERE TRUE" + where,
-                          params)["n"]
-    auditar_lectura("diagnostico", rows[:query.limite], "id_diagnostico")
-    return page(rows, query, ORDEN_DIAGNOSTICOS, total=total, shape=shape_row)
+    return paginate(query, SELECT_DIAGNOSTICO, where, params, ORDEN_DIAGNOSTICOS,
+                    count="SELECT COUNT(*) AS n FROM `Diagnóstico` d", shape=shape_row,
+                    audit=lambda rows: auditar_lectura("diagnostico", rows, "id_diagnostico"))
 
 
 @bp.get("/<int:id_diagnostico>")

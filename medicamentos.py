@@ -5,13 +5,13 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field
 
-from api import Lista, Modelo, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, paginate, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (ORDEN_MEDICAMENTOS, SELECT_MEDICAMENTO, MedicamentoOut, Via, alcance_lista,
                      alergia_que_choca, auditar_lectura, cambios, check_anulacion, check_cambio,
                      check_lectura_fila, respuesta, shape_row)
-from db import execute, query_all, query_one, transaction
+from db import execute, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
 bp = Blueprint("medicamentos", __name__, url_prefix="/medicamentos")
@@ -140,16 +140,9 @@ def _listar(query, id_tratamiento, id_paciente):
         if value is not None:
             where += f" AND {condition}"
             params.append(value)
-    after_sql, after_params = ORDEN_MEDICAMENTOS.after(query.cursor)
-    rows = query_all(SELECT_MEDICAMENTO + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN_MEDICAMENTOS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Medicamento m WHERE TRUE" + where,
-                          params)["n"]
-    auditar_lectura("medicamento", rows[:query.limite], "id_medicamento")
-    return page(rows, query, ORDEN_MEDICAMENTOS, total=total, shape=shape_row)
+    return paginate(query, SELECT_MEDICAMENTO, where, params, ORDEN_MEDICAMENTOS,
+                    count="SELECT COUNT(*) AS n FROM Medicamento m", shape=shape_row,
+                    audit=lambda rows: auditar_lectura("medicamento", rows, "id_medicamento"))
 
 
 @bp.get("")

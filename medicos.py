@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Orden, Pagina, check_if_match, paginate, spec
 from auditoria import auditar
 from auth import ahora_local, autenticado, requiere, tiene
 from clinico import auditar_lectura, cambios, respuesta
@@ -14,7 +14,7 @@ from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
 from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
                           clave_cache, shape_medico)
 from datos_paciente import COLUMNAS, PacienteOut, check_telefono, shape_paciente
-from db import cache, execute, query_all, query_one, transaction
+from db import cache, execute, transaction
 from errors import ApiError, duplicado_409, no_encontrado, prohibido
 from texto import check_correo_contacto, like_palabra, normalize
 
@@ -90,6 +90,9 @@ class Disponibilidad(BaseModel):
 
 COLUMNA = {"nombre": "Nombre", "especialidad": "Especialidad", "telefono": "`Teléfono`",
            "correo": "Correo", "licencia": "Licencia"}
+# A doctor's patients: one row per patient with a non-cancelled cita with them.
+SELECT_PACIENTES = (f"SELECT {COLUMNAS}, COUNT(*) AS total_citas FROM Cita c "
+                    "JOIN Paciente p ON p.ID_Paciente = c.ID_Paciente")
 ORDEN_PACIENTES = Orden(columns=("p.Nombre_Normalizado", "p.ID_Paciente"),
                         keys=("_orden_nombre", "id_paciente"))
 
@@ -156,14 +159,8 @@ def list_medicos(query):
     for palabra in normalize(query.q or "").split():
         where += " AND CONCAT(' ', m.Nombre_Normalizado) LIKE %s"
         params.append(like_palabra(palabra))
-    after_sql, after_params = ORDEN_MEDICOS.after(query.cursor)
-    rows = query_all(SELECT_MEDICO + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN_MEDICOS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM `Médico` m WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN_MEDICOS, total=total, shape=shape_medico)
+    return paginate(query, SELECT_MEDICO, where, params, ORDEN_MEDICOS,
+                    count="SELECT COUNT(*) AS n FROM `Médico` m", shape=shape_medico)
 
 
 @bp.get("/<int:id_medico>")
@@ -260,19 +257,11 @@ def list_pacientes_medico(id_medico, query):
     if not (es_el_medico or (tiene("pacientes:leer") and g.usuario["id_medico"] is None)):
         raise prohibido("Sólo puede ver sus propios pacientes")
     cargar(id_medico)
-    after_sql, after_params = ORDEN_PACIENTES.after(query.cursor)
-    rows = query_all(
-        f"SELECT {COLUMNAS}, COUNT(*) AS total_citas FROM Cita c "
-        "JOIN Paciente p ON p.ID_Paciente = c.ID_Paciente "
-        "WHERE c.`ID_Médico` = %s AND c.Estado <> 'Cancelada'" + after_sql
-        + " GROUP BY p.ID_Paciente " + ORDEN_PACIENTES.order_by() + " LIMIT %s",
-        [id_medico] + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(DISTINCT ID_Paciente) AS n FROM Cita "
-                          "WHERE `ID_Médico` = %s AND Estado <> 'Cancelada'", (id_medico,))["n"]
-    auditar_lectura("paciente", rows[:query.limite], "id_paciente")
-    return page(rows, query, ORDEN_PACIENTES, total=total, shape=shape_paciente)
+    return paginate(query, SELECT_PACIENTES, " AND c.`ID_Médico` = %s AND c.Estado <> 'Cancelada'",
+                    [id_medico], ORDEN_PACIENTES, group_by=" GROUP BY p.ID_Paciente",
+                    count="SELECT COUNT(DISTINCT c.ID_Paciente) AS n FROM Cita c",
+                    shape=shape_paciente,
+                    audit=lambda rows: auditar_lectura("paciente", rows, "id_paciente"))
 
 
 @bp.get("/<int:id_medico>/disponibilidad")

@@ -20,7 +20,7 @@ from typing import Annotated, Literal, Optional
 from flask import Blueprint, current_app, g, request
 from pydantic import BaseModel, Field, StringConstraints
 
-from api import Lista, Orden, Pagina, check_if_match, page, spec
+from api import Lista, Orden, Pagina, check_if_match, keyset_sql, page, paginate, spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, es_el_paciente, requiere, tiene
 from clinico import auditar_lectura, cambios, respuesta
@@ -29,7 +29,7 @@ from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
                             check_paciente_existe, guardar_prefijos, insert_paciente,
                             shape_paciente)
-from db import execute, query_all, query_one, transaction
+from db import execute, transaction
 from errors import duplicado_409, prohibido
 from fhir_export import everything
 from invitaciones import InvitacionOut, crear_invitacion
@@ -134,16 +134,14 @@ def search_sql(query):
         filtros += " AND p.Activo = %s"
         filtro_params.append(query.activo)
     palabras = normalize(query.q or "").split()
-    limit = query.limite + 1
     por = query.orden.lstrip("-")
     if not palabras:
-        orden = Orden([f"p.{c}" for c in columns], keys, desc)
-        after_sql, after_params = orden.after(query.cursor)
         indice = INDICE_PACIENTE[por, query.genero is not None, query.activo is not None]
-        sql = (f"SELECT {COLUMNAS} FROM Paciente p FORCE INDEX ({indice}) "
-               f"WHERE TRUE{filtros}{after_sql} {orden.order_by()} LIMIT %s")
+        orden = Orden([f"p.{c}" for c in columns], keys, desc)
+        sql, params = keyset_sql(f"SELECT {COLUMNAS} FROM Paciente p FORCE INDEX ({indice})",
+                                 filtros, filtro_params, orden, query.cursor, query.limite)
         count = f"SELECT COUNT(*) AS n FROM Paciente p WHERE TRUE{filtros}"
-        return sql, filtro_params + after_params + [limit], count, filtro_params
+        return sql, params, count, filtro_params
 
     # The longest word is the most selective one to drive the index walk.
     guia = max(palabras, key=len)[:PREFIJO_MAX]
@@ -155,6 +153,7 @@ def search_sql(query):
     after_pp, after_pp_params = por_prefijo.after(query.cursor)
     after_doc, after_doc_params = por_documento.after(query.cursor)
     documento = (query.q or "").strip()
+    limit = query.limite + 1
     nombre_sql = (f"FROM Paciente_Prefijo pp FORCE INDEX ({INDICE_PREFIJO[por]}) "
                   "JOIN Paciente p ON p.ID_Paciente = pp.ID_Paciente "
                   f"WHERE pp.Prefijo = %s{likes}{filtros}")
@@ -204,11 +203,10 @@ def list_pacientes(query):
     (por omisión), `-nombre`, `id` o `-id`; paginación por cursor. Cada paciente mostrado
     queda auditado (`leer`)."""
     sql, params, count_sql, count_params = search_sql(query)
-    rows = query_all(sql, params)
-    total = query_one(count_sql, count_params)["n"] if query.total else None
-    auditar_lectura("paciente", rows[:query.limite], "id_paciente")
     _, keys, desc = ORDENES[query.orden]
-    return page(rows, query, Orden(keys, keys, desc), total=total, shape=shape_paciente)
+    return page(query, Orden(keys, keys, desc), (sql, params), (count_sql, count_params),
+                shape=shape_paciente,
+                audit=lambda rows: auditar_lectura("paciente", rows, "id_paciente"))
 
 
 @bp.post("")
@@ -318,20 +316,27 @@ def list_citas_paciente(id_paciente, query):
     un médico, sólo las suyas con ese paciente."""
     id_medico = check_ver_citas(id_paciente)
     check_paciente_existe(id_paciente)
-    where, params = " WHERE c.ID_Paciente = %s", [id_paciente]
+    where, params = " AND c.ID_Paciente = %s", [id_paciente]
     if id_medico is not None:
         where += " AND c.`ID_Médico` = %s"
         params.append(id_medico)
-    after_sql, after_params = ORDEN_CITAS.after(query.cursor)
-    rows = query_all(SELECT_CITA + where + after_sql + " " + ORDEN_CITAS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Cita c" + where, params)["n"]
-    auditar_lectura("cita", rows[:query.limite], "id_cita")
-    return page(rows, query, ORDEN_CITAS, total=total, shape=shape_cita)
+    return paginate(query, SELECT_CITA, where, params, ORDEN_CITAS,
+                    count="SELECT COUNT(*) AS n FROM Cita c", shape=shape_cita,
+                    audit=lambda rows: auditar_lectura("cita", rows, "id_cita"))
 
 
+# The actor as they were at that moment (rows from before that was recorded fall back to the
+# current name); another patient is never named in a patient's log. a.ID_Paciente is the
+# patient whose log it is: the list filters on it.
+SELECT_ACCESOS = (
+    "SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, "
+    "IF(u.ID_Paciente <> a.ID_Paciente, NULL, a.ID_Usuario) AS id_usuario, "
+    "IF(u.ID_Paciente <> a.ID_Paciente, 'otro paciente', COALESCE(a.Nombre_Usuario, u.Nombre)) "
+    "AS usuario, "
+    "a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, "
+    "a.ID_Recurso AS id_recurso, a.Motivo AS motivo, "
+    "a.Accion = 'acceso_emergencia' AS emergencia "
+    "FROM Auditoria a LEFT JOIN Usuario u ON u.ID_Usuario = a.ID_Usuario")
 ORDEN_ACCESOS = Orden(columns=("a.ID_Auditoria",), keys=("id_auditoria",), desc=True)
 
 
@@ -346,27 +351,11 @@ def list_accesos(id_paciente, query):
     if not (es_el_paciente(id_paciente) or tiene("auditoria:leer")):
         raise prohibido("Sólo el paciente o un auditor pueden ver sus accesos")
     check_paciente_existe(id_paciente)
-    after_sql, after_params = ORDEN_ACCESOS.after(query.cursor)
-    rows = query_all(
-        # The actor as they were at that moment (rows from before that was recorded fall back
-        # to the current name); another patient is never named in a patient's log.
-        "SELECT a.ID_Auditoria AS id_auditoria, a.Fecha AS fecha, "
-        "IF(u.ID_Paciente <> %s, NULL, a.ID_Usuario) AS id_usuario, "
-        "IF(u.ID_Paciente <> %s, 'otro paciente', COALESCE(a.Nombre_Usuario, u.Nombre)) "
-        "AS usuario, "
-        "a.Rol AS rol, a.Accion AS accion, a.Recurso AS recurso, "
-        "a.ID_Recurso AS id_recurso, a.Motivo AS motivo, "
-        "a.Accion = 'acceso_emergencia' AS emergencia "
-        "FROM Auditoria a LEFT JOIN Usuario u ON u.ID_Usuario = a.ID_Usuario "
-        "WHERE a.ID_Paciente = %s" + after_sql + " " + ORDEN_ACCESOS.order_by() + " LIMIT %s",
-        [id_paciente, id_paciente, id_paciente] + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Auditoria WHERE ID_Paciente = %s",
-                          (id_paciente,))["n"]
-    auditar("leer", "accesos", id_paciente, id_paciente=id_paciente)
-    return page(rows, query, ORDEN_ACCESOS, total=total,
-                shape=lambda r: {**r, "emergencia": bool(r["emergencia"])})
+    return paginate(query, SELECT_ACCESOS, " AND a.ID_Paciente = %s", [id_paciente],
+                    ORDEN_ACCESOS, count="SELECT COUNT(*) AS n FROM Auditoria a",
+                    shape=lambda r: {**r, "emergencia": bool(r["emergencia"])},
+                    audit=lambda rows: auditar("leer", "accesos", id_paciente,
+                                               id_paciente=id_paciente))
 
 
 @bp.get("/<int:id_paciente>/historial")

@@ -18,11 +18,11 @@ from typing import Annotated, Literal, Optional
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
+from api import Lista, Modelo, Orden, Pagina, check_if_match, paginate, spec, with_etag
 from auditoria import auditar
 from auth import PERMISOS, autenticado, check_sin_escalada, requiere
 from clinico import cambios
-from db import execute, executemany, query_all, query_one, transaction
+from db import execute, executemany, query_one, transaction
 from errors import conflicto, duplicado_409, no_encontrado, prohibido
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
@@ -226,11 +226,8 @@ def actualizar(id_rol, campos):
 @spec(query=Pagina, responses={200: Lista[RolOut]}, tags=["roles"], summary="Listar los roles")
 def list_roles(query):
     """Cualquier usuario autenticado. Por id."""
-    after_sql, after_params = ORDEN.after(query.cursor)
-    rows = query_all(SELECT_ROL + " WHERE TRUE" + after_sql + " " + ORDEN.order_by()
-                     + " LIMIT %s", after_params + [query.limite + 1])
-    total = query_one("SELECT COUNT(*) AS n FROM Rol")["n"] if query.total else None
-    return page(rows, query, ORDEN, total=total, shape=shape)
+    return paginate(query, SELECT_ROL, "", [], ORDEN, count="SELECT COUNT(*) AS n FROM Rol r",
+                    shape=shape)
 
 
 @bp.get("/<int:id_rol>")

@@ -6,13 +6,13 @@ from typing import Literal, Optional
 from flask import Blueprint, g
 from pydantic import Field, field_validator
 
-from api import Lista, Modelo, Pagina, check_if_match, page, spec
+from api import Lista, Modelo, Pagina, check_if_match, paginate, spec
 from auditoria import auditar
 from auth import autenticado, check_escritura_clinica, requiere
 from clinico import (ORDEN_TRATAMIENTOS, SELECT_TRATAMIENTO, MedicamentoOut, TratamientoOut,
                      alcance_lista, auditar_lectura, cambios, check_anulacion, check_cambio,
                      check_lectura_fila, medicamentos_de, respuesta, shape_row)
-from db import execute, query_all, query_one, transaction
+from db import execute, query_one, transaction
 from errors import conflicto, no_encontrado, validacion
 
 bp = Blueprint("tratamientos", __name__, url_prefix="/tratamientos")
@@ -123,16 +123,9 @@ def list_tratamientos(query):
         if value is not None:
             where += f" AND {condition}"
             params.append(value)
-    after_sql, after_params = ORDEN_TRATAMIENTOS.after(query.cursor)
-    rows = query_all(SELECT_TRATAMIENTO + " WHERE TRUE" + where + after_sql + " "
-                     + ORDEN_TRATAMIENTOS.order_by() + " LIMIT %s",
-                     params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Tratamiento t WHERE TRUE" + where,
-                          params)["n"]
-    auditar_lectura("tratamiento", rows[:query.limite], "id_tratamiento")
-    return page(rows, query, ORDEN_TRATAMIENTOS, total=total, shape=shape_row)
+    return paginate(query, SELECT_TRATAMIENTO, where, params, ORDEN_TRATAMIENTOS,
+                    count="SELECT COUNT(*) AS n FROM Tratamiento t", shape=shape_row,
+                    audit=lambda rows: auditar_lectura("tratamiento", rows, "id_tratamiento"))
 
 
 @bp.get("/<int:id_tratamiento>")

@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 from flask import Blueprint, current_app, g
 from pydantic import Field, StringConstraints, field_validator
 
-from api import Lista, Modelo, Orden, Pagina, check_if_match, page, spec, with_etag
+from api import Lista, Modelo, Orden, Pagina, check_if_match, paginate, spec, with_etag
 from auditoria import auditar
 from auth import (ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE, autenticado, check_sin_escalada,
                   permisos_de_rol, requiere, tiene)
@@ -29,7 +29,7 @@ from credenciales import check_password_actual, check_password_nueva, hash_passw
 from datos_paciente import PacienteDatos, check_telefono, insert_paciente
 from datos_usuario import (INSERT_USUARIO, SELECT_USUARIO, UsuarioOut, cargar_usuario,
                            duplicado_usuario_409, shape_usuario)
-from db import cerrojo, execute, query_all, query_one, transaction
+from db import cerrojo, execute, query_one, transaction
 from errors import conflicto, duplicado_409, no_encontrado, prohibido, validacion
 from sesiones import revoke_sessions
 from texto import check_correo, normalize
@@ -224,14 +224,8 @@ def list_usuarios(query):
     if query.q is not None:
         where += " AND (u.Nombre LIKE %s OR u.Correo LIKE %s)"
         params += [contiene(query.q.strip())] * 2
-    after_sql, after_params = ORDEN.after(query.cursor)
-    rows = query_all(SELECT_USUARIO + " WHERE TRUE" + where + after_sql + " " + ORDEN.order_by()
-                     + " LIMIT %s", params + after_params + [query.limite + 1])
-    total = None
-    if query.total:
-        total = query_one("SELECT COUNT(*) AS n FROM Usuario u JOIN Rol r ON r.ID_Rol = u.ID_Rol "
-                          "WHERE TRUE" + where, params)["n"]
-    return page(rows, query, ORDEN, total=total, shape=shape_usuario)
+    return paginate(query, SELECT_USUARIO, where, params, ORDEN, shape=shape_usuario,
+                    count="SELECT COUNT(*) AS n FROM Usuario u JOIN Rol r ON r.ID_Rol = u.ID_Rol")
 
 
 @bp.get("/<int:id_usuario>")
