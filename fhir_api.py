@@ -36,7 +36,7 @@ from flask import Blueprint, current_app, g, request
 import datos_cie10
 import datos_paciente
 import fhir_export
-from api import INT_MAX, Orden, encode_cursor, etag_of, spec
+from api import INT_MAX, Orden, encode_cursor, etag_of, keyset_sql, spec
 from auditoria import auditar
 from auth import autenticado, check_lectura_paciente, requiere, tiene
 from clinico import (ORDEN_DIAGNOSTICOS, ORDEN_MEDICAMENTOS, ORDEN_TRATAMIENTOS, SELECT_DIAGNOSTICO,
@@ -202,9 +202,7 @@ def searchset(rows, query, orden, to_resource):
 
 def pagina(sql, where, params, query, orden):
     """Run one keyset page of `sql` (a SELECT ending before WHERE) in the order `orden`."""
-    after_sql, after_params = orden.after(query.cursor)
-    return query_all(sql + " WHERE TRUE" + where + after_sql + " " + orden.order_by()
-                     + " LIMIT %s", params + after_params + [query.count + 1])
+    return query_all(*keyset_sql(sql, where, params, orden, query.cursor, query.count))
 
 
 # ---------------------------------------------------------------------------
