@@ -134,7 +134,7 @@ def create_app(config=None):
          "X-Request-ID", "Retry-After"], allow_headers=["Authorization", "Content-Type",
          "If-Match", "X-Request-ID", "X-Motivo-Acceso"], max_age=600)
     # Only a browser's cross-origin request carries Origin, and only it needs CORS headers:
-    # the hook CORS(app) just added runs for those alone (0.1 ms saved on every other one).
+    # the hook CORS(app) just added runs for those alone, not on every other request.
     cors_after_request = app.after_request_funcs[None].pop()
     app.after_request(lambda response: add_vary_origin(cors_after_request(response))
                       if "Origin" in request.headers else response)
@@ -144,7 +144,7 @@ def create_app(config=None):
     db.cache.init_app(app, config=cache_config)
     # The per-address login limit (credenciales.py) in memory:// (per process) or redis:// (shared).
     # `limits`, the engine of Flask-Limiter, used directly: the extension's hooks evaluated
-    # limits on every request although only the login has one (0.1-0.2 ms per request).
+    # limits on every request although only the login has one.
     app.extensions["limite_login"] = FixedWindowRateLimiter(
         storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
     app.session_interface = SinSesion()

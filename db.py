@@ -441,7 +441,7 @@ def _note_failure(err):
 
 
 # Rows are made dicts here rather than by the driver's dictionary cursor, which rebuilds the
-# column names for every row (a quarter of the time of a 800-row medical history).
+# column names for every row (a large share of the time of a long medical history).
 
 def query_one(sql, params=()):
     """First row of the result as a dict, or None."""

@@ -43,7 +43,7 @@ def _verified_claims(token, key):
     """PyJWT's full check of one token (signature, HS256 only, required claims, expiry).
 
     A client sends the same access token with every request of its 15 minutes, so the check
-    is kept per (token, key) and done once (0.05 ms of HMAC and JSON per request otherwise).
+    is kept per (token, key) and done once, not HMAC and JSON parsing on every request.
     A token that fails raises, and lru_cache keeps no exceptions; the expiry is checked again
     on every use (decode_token) and revocation is the session query's job, per request.
     """
