@@ -18,6 +18,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 import api
+import cache
 import db
 import logs
 import metricas
@@ -141,7 +142,7 @@ def create_app(config=None):
     cache_config = {"CACHE_TYPE": app.config["CACHE_TYPE"], "CACHE_DEFAULT_TIMEOUT": 30}
     if app.config.get("CACHE_REDIS_URL"):
         cache_config["CACHE_REDIS_URL"] = app.config["CACHE_REDIS_URL"]
-    db.cache.init_app(app, config=cache_config)
+    cache.cache.init_app(app, config=cache_config)
     # The per-address login limit (credenciales.py) in memory:// (per process) or redis:// (shared).
     # `limits`, the engine of Flask-Limiter, used directly: the extension's hooks evaluated
     # limits on every request although only the login has one.

@@ -8,6 +8,7 @@ import click
 import mysql.connector
 from flask import current_app
 
+import cache
 import db
 import migraciones
 import respaldo
@@ -118,11 +119,11 @@ def register(app):
                 "(no se ha cambiado nada)")
         try:
             applied = respaldo.restore(current_app.config, entrada, _stderr,
-                                       cache_check_s=db.GENERATION_CHECK_S)
+                                       cache_check_s=cache.GENERATION_CHECK_S)
         except (respaldo.RespaldoError, migraciones.MigrationError) as err:
             raise click.ClickException(str(err)) from None
         if current_app.config["CACHE_TYPE"] == "RedisCache":
-            db.cache.clear()
+            cache.cache.clear()
             _stderr("Caché de Redis vaciada.")
         _stderr(f"Restaurado{' y migrado: ' + ', '.join(applied) if applied else ''}. "
                 "Todos deben volver a iniciar sesión.")

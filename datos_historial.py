@@ -25,7 +25,8 @@ from auth import check_lectura_clinica
 from clinico import (SELECT_DIAGNOSTICO, SELECT_MEDICAMENTO, SELECT_TRATAMIENTO, DiagnosticoOut,
                      MedicamentoOut, TratamientoOut, respuesta, shape_rows)
 from datos_cita import SELECT_CITA, CitaOut, shape_cita
-from db import cache, query_all, query_one, transaction
+from cache import cache
+from db import query_all, query_one, transaction
 from errors import no_encontrado
 
 

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 
 from api import Orden
 from clinico import shape_row
-from db import cache, query_one
+from cache import cache
+from db import query_one
 from errors import no_encontrado
 
 

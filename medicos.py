@@ -14,7 +14,8 @@ from datos_cita import busy_slots, cancelar_citas, futuras_del_medico
 from datos_medico import (ORDEN_MEDICOS, SELECT_MEDICO, MedicoOut, cargar, cargar_publico,
                           clave_cache, shape_medico)
 from datos_paciente import COLUMNAS, PacienteOut, check_telefono, shape_paciente
-from db import cache, execute, transaction
+from cache import cache
+from db import execute, transaction
 from errors import ApiError, duplicado_409, no_encontrado, prohibido
 from texto import check_correo_contacto, like_palabra, normalize
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 import app as app_module
-import db as db_module
+import cache as cache_module
 
 MOTIVO = {"X-Motivo-Acceso": "Urgencia en guardia, sin tratante"}
 
@@ -68,7 +68,7 @@ def test_a_cached_read_is_the_same_bytes_audited_again(app, client, database, hi
                               (yo.id_paciente,))
     assert version >= 8  # two each of cita, diagnosis, treatment, prescription
     with app.app_context():
-        assert db_module.cache.get(f"historia:{yo.id_paciente}:{version}") is not None
+        assert cache_module.cache.get(f"historia:{yo.id_paciente}:{version}") is not None
     # Every read leaves its audit row, the cached one too.
     assert audit_count(database, yo.id_paciente) == antes + 2
     body = second.get_json()

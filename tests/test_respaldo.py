@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import cli
-import db as db_module
+import cache as cache_module
 import migraciones
 from conftest import PASSWORD
 from esquema import (LEGACY_DIR, ROOT, app_on, flask_cli, load_sql_file, schema_picture,
@@ -200,8 +200,8 @@ def test_restore_revokes_sessions_voids_invitations_and_flushes_every_cache(app,
                               headers=headers).get_json()["nombre"] == "Nombre Posterior"
             with serving.app_context():
                 # The row is in this process's SimpleCache now.
-                key = db_module.cache._key(f"medico:{id_medico}")
-                assert db_module.cache.cache.get(key) is not None
+                key = cache_module.cache._key(f"medico:{id_medico}")
+                assert cache_module.cache.cache.get(key) is not None
 
             result = flask_cli(live, "restaurar", "--entrada", str(backup), "--confirmar")
             assert result.returncode == 0, result.stderr
