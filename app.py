@@ -23,6 +23,7 @@ import db
 import logs
 import metricas
 import migraciones
+import sesiones
 from config import ConfigError, load_config
 from errors import register_error_handlers
 from openapi import build_openapi
@@ -164,6 +165,7 @@ def create_app(config=None):
     auditoria.register(app)
     register_operations(app)
     metricas.register(app)
+    sesiones.register(app)
 
     import cli
     cli.register(app)

@@ -6,7 +6,7 @@ import logging
 from flask import current_app, g, has_request_context, request
 from mysql.connector import errors as db_errors
 
-from db import execute, is_unavailable
+from db import execute, is_unavailable, query_one_after
 from errors import acceso_denegado
 
 # The logger errors.py used when the audit of a 403 lived there; kept so log filters still match.
@@ -57,6 +57,29 @@ def fila(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuari
 def auditar(accion, recurso, id_recurso=None, id_paciente=None, motivo=None, usuario=None):
     """Record one audit row; inside the request's transaction when one is open (one INSERT)."""
     execute(INSERT_AUDITORIA, fila(accion, recurso, id_recurso, id_paciente, motivo, usuario))
+
+
+# The same row, written only if the SELECT appended to it finds something.
+INSERT_AUDITORIA_SI_EXISTE = """
+    INSERT INTO Auditoria (ID_Usuario, Nombre_Usuario, Rol, Accion, Recurso, ID_Recurso,
+                           ID_Paciente, IP, ID_Solicitud, Motivo)
+    SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM DUAL WHERE EXISTS
+"""
+
+
+def leer_auditado(sql, params, recurso, id_recurso, id_paciente):
+    """The first row of `sql` (a SELECT ending in its WHERE conditions) as a dict, or None,
+    read after its audit row (`leer`) in the same round trip.
+
+    The audit row is written, and committed, only when `sql` finds something, and the read
+    returns nothing unless it was (ROW_COUNT() of the INSERT): a row committed between the two
+    statements is not shown unaudited. One round trip instead of a read and then an INSERT.
+    The INSERT's EXISTS reads with a shared lock, so the read waits for a write transaction
+    holding that row to end. The access check must come before (it cannot depend on the row).
+    """
+    return query_one_after(INSERT_AUDITORIA_SI_EXISTE + "(" + sql + ")",
+                           (*fila("leer", recurso, id_recurso, id_paciente), *params),
+                           sql + " AND ROW_COUNT() = 1", params)
 
 
 def paciente_nombrado():

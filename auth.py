@@ -12,9 +12,9 @@ from flask import current_app, g, request
 
 from api import texto_cabecera
 from auditoria import auditar
-from db import query_all, query_one, sincronizado
+from db import query_all, query_one
 from errors import prohibido
-from sesiones import USUARIO_DE_SESION, decode_token, no_autenticado
+from sesiones import decode_token, no_autenticado, usuario_de_sesion
 
 PERMISOS = (
     "pacientes:leer", "pacientes:escribir", "medicos:escribir", "citas:gestionar",
@@ -30,18 +30,15 @@ ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE = 1, 2, 4
 # ---------------------------------------------------------------------------
 
 def load_current_user():
-    """Verify the bearer token and put the user on `g.usuario` (one indexed query)."""
+    """Verify the bearer token and put the user of its session on `g.usuario`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise no_autenticado("Falta el token (Authorization: Bearer ...)")
     claims = decode_token(token.strip(), "access")
-    # On a cluster, a logout or revocation committed through another node counts at once.
-    with sincronizado():
-        row = query_one(USUARIO_DE_SESION, (claims["sid"],))
+    row = usuario_de_sesion(claims["sid"])
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise no_autenticado()
-    row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
     g.usuario = row
     g.claims = claims
     return row

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from api import Modelo
-from auditoria import auditar
+from auditoria import auditar, leer_auditado
 from auth import ahora_local
 from clinico import shape_row
 from db import execute, executemany, query_one, transaction
@@ -105,6 +105,16 @@ def cargar(id_paciente, bloquear=False):
     """The SELECT_PACIENTE row, or 404 (`FOR UPDATE` inside a write transaction)."""
     row = query_one(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s"
                     + (" FOR UPDATE" if bloquear else ""), (id_paciente,))
+    if row is None:
+        raise no_encontrado("Paciente")
+    return row
+
+
+def cargar_auditado(id_paciente):
+    """The SELECT_PACIENTE row, read and audited (`leer`) in one round trip, or 404 (and no
+    audit row). Call after the access check."""
+    row = leer_auditado(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s", (id_paciente,),
+                        "paciente", id_paciente, id_paciente)
     if row is None:
         raise no_encontrado("Paciente")
     return row

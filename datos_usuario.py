@@ -47,7 +47,7 @@ def shape_usuario(row):
     return {
         "id_usuario": row["id_usuario"], "nombre": row["nombre"], "correo": row["correo"],
         "rol": row["rol"], "id_rol": row["id_rol"],
-        "permisos": sorted(row["permisos"]) if isinstance(row["permisos"], (set, list))
+        "permisos": sorted(row["permisos"]) if isinstance(row["permisos"], (set, frozenset, list))
         else (row["permisos"].split(",") if row["permisos"] else []),
         "id_paciente": row["id_paciente"], "id_medico": row["id_medico"],
         "activo": bool(row["activo"]), "creado_en": row["creado_en"],

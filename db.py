@@ -3,11 +3,13 @@
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from contextlib import contextmanager
 
 from _mysql_connector import MySQLInterfaceError
+from blinker import Namespace
 from flask import current_app, g
 from mysql.connector import errorcode, errors
 from mysql.connector.connection_cext import CMySQLConnection
@@ -50,6 +52,12 @@ ESTADO_NODO = """
 # transaction committed anywhere in the cluster before it started (7 = reads, updates and
 # deletes, inserts). One statement, so nothing has to be reset afterwards.
 SYNC_PREFIX = "SET STATEMENT wsrep_sync_wait = 7 FOR "
+
+# Sent with the text of every statement that is not a SELECT, before it runs: a module that
+# must act before some write connects to it (sesiones.py, before a write that can change a
+# session). A receiver that raises stops the statement.
+antes_de_escribir = Namespace().signal("antes_de_escribir")
+READ = re.compile(r"\s*(?:SELECT|\()", re.IGNORECASE)
 
 
 class _Unmeasured:
@@ -370,6 +378,8 @@ def close_db(exc=None):
 
 def _cursor(sql, params):
     cnx = get_db()
+    if not READ.match(sql):
+        antes_de_escribir.send(sql)
     # One buffered cursor per connection, for the connection's life: the C extension's
     # cnx.cursor() pings the server first, a round trip per statement.
     cur = getattr(cnx, "historial_cursor", None)
@@ -410,6 +420,22 @@ def query_all(sql, params=()):
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def query_one_after(write_sql, write_params, sql, params=()):
+    """Run a write, then return the first row of `sql` as a dict (or None): both statements
+    sent in one round trip. Without an open transaction the write commits on its own before
+    the read runs; if the write fails, the read is not run."""
+    cur = _cursor(write_sql + ";\n" + sql, (*write_params, *params))
+    try:
+        cur.nextset()
+    except MySQLInterfaceError as err:
+        raise translate(err) from err
+    except errors.Error as err:
+        _note_failure(err)
+        raise
+    row = cur.fetchone()
+    return None if row is None else dict(zip(cur.column_names, row))
+
+
 def execute(sql, params=()):
     """Run one statement; return the new row id for an INSERT, else the affected row count."""
     cur = _cursor(sql, params)
@@ -419,6 +445,7 @@ def execute(sql, params=()):
 def executemany(sql, rows):
     """Run one statement for many parameter rows (batched INSERT)."""
     cnx = get_db()
+    antes_de_escribir.send(sql)
     # Not cnx.cursor(): it pings first, and on a Galera node the ping of a transaction that a
     # replicated write has just aborted fails, which would read as a lost server (503) instead
     # of the deadlock the next statement reports (and the request retries).

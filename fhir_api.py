@@ -282,8 +282,7 @@ def metadata(query):
 def read_patient(id_paciente, query):
     """`pacientes:leer`, o el propio paciente. Queda auditado."""
     check_lectura_paciente(id_paciente)
-    row = datos_paciente.cargar(id_paciente)
-    auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
+    row = datos_paciente.cargar_auditado(id_paciente)
     return leido(fhir_export.patient(row), id_paciente, row["_version"])
 
 

@@ -27,8 +27,8 @@ from clinico import auditar_lectura, cambios, respuesta
 from datos_cita import SELECT_CITA, CitaOut, shape_cita
 from datos_historial import HistorialCompleto, respuesta_historial
 from datos_paciente import (COLUMNAS, Genero, PacienteDatos, PacienteOut, cargar,
-                            check_paciente_existe, guardar_prefijos, insert_paciente,
-                            shape_paciente)
+                            cargar_auditado, check_paciente_existe, guardar_prefijos,
+                            insert_paciente, shape_paciente)
 from db import execute, transaction
 from errors import duplicado_409, prohibido
 from fhir_export import everything
@@ -228,8 +228,7 @@ def create_paciente(body):
 def get_paciente(id_paciente):
     """El personal con `pacientes:leer`, o el propio paciente. Lleva `ETag`."""
     check_lectura_paciente(id_paciente)
-    row = cargar(id_paciente)
-    auditar("leer", "paciente", id_paciente, id_paciente=id_paciente)
+    row = cargar_auditado(id_paciente)
     return respuesta(shape_paciente(row), id_paciente, row["_version"])
 
 

@@ -141,13 +141,14 @@ def _generation(cur):
     return None if row is None else row[0]
 
 
-def restore(config, entrada, progress, cache_check_s):
+def restore(config, entrada, progress, cache_check_s, sin_tablas=lambda: None):
     """Replace the database with the backup `entrada`, migrate it, revoke every session, void
     unused invitations and start a new cache generation; returns the migrations applied.
 
     `cache_check_s` is how often a serving process re-reads the generation: the restore waits
     that long after emptying it, so that no process still serves from its cache while tables
-    are replaced.
+    are replaced. `sin_tablas` is called once the old tables are gone (the CLI makes the
+    serving processes forget the sessions they remember).
     """
     version = read_version(entrada)
     known = len(migraciones.available())
@@ -177,6 +178,7 @@ def restore(config, entrada, progress, cache_check_s):
         cur.execute("DROP TABLE IF EXISTS " + ", ".join(
             f"`{t.replace('`', '``')}`" for t in tables))
         cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+    sin_tablas()
     started = time.monotonic()
     with _client_options(config) as options, gzip.open(entrada, "rb") as source:
         proc = subprocess.Popen(

@@ -148,6 +148,28 @@ def test_get_has_etag_and_is_audited(client, database, make_paciente, make_user)
                      "Rol": "medico"}
 
 
+def test_a_read_and_its_audit_row_go_together(client, database, make_paciente, make_user):
+    """The audit row and the read travel in one round trip (auditoria.leer_auditado): a
+    patient that does not exist is 404 with no audit row, one that does is read once and
+    audited once, through the REST and the FHIR reads alike, 20 times in a row."""
+    medico = make_user("medico")
+    missing = database.scalar("SELECT COALESCE(MAX(ID_Paciente), 0) + 1000 FROM Paciente")
+    for path in (f"/pacientes/{missing}", f"/fhir/Patient/{missing}"):
+        assert client.get(path, headers=medico.headers).status_code == 404
+    assert database.scalar("SELECT COUNT(*) FROM Auditoria WHERE ID_Paciente = %s",
+                           (missing,)) == 0
+    id_paciente = make_paciente()
+    for i in range(20):
+        path = f"/pacientes/{id_paciente}" if i % 2 else f"/fhir/Patient/{id_paciente}"
+        r = client.get(path, headers=medico.headers)
+        assert r.status_code == 200 and str(r.get_json()["id" if i % 2 == 0 else "id_paciente"]) \
+            == str(id_paciente)
+    rows = database.all("SELECT Accion, Recurso, ID_Recurso, ID_Usuario FROM Auditoria "
+                        "WHERE ID_Paciente = %s AND Accion = 'leer'", (id_paciente,))
+    assert rows == [{"Accion": "leer", "Recurso": "paciente", "ID_Recurso": str(id_paciente),
+                     "ID_Usuario": medico.id_usuario}] * 20
+
+
 def test_put_replaces_everything_and_resyncs_prefixes(client, database, admin):
     viejo, nuevo = alfa(), alfa()
     r = crear(client, admin, nombre=f"Marta {viejo}")
