@@ -1,9 +1,12 @@
 """The benchmark's baseline: the read endpoints as a bare WSGI function, without Flask.
 
 Same work per request as the app, minus the framework: PyJWT HS256 verification (through the
-app's own per-token cache, sesiones._verified_claims), the same session/user query (sesiones.USUARIO_DE_SESION), the same SELECTs and audit INSERTs (the SQL is
-imported from the app's modules, so both always run identical statements), the same JSON
-shapes, through mysql-connector's C extension on one connection per process.
+app's own per-token cache, sesiones._verified_claims), the same session/user query
+(sesiones.USUARIO_DE_SESION), or with CACHE_REDIS_URL the session rows remembered under the
+Redis generation (sesiones.SesionesRecordadas), the same SELECTs and audit INSERTs, one
+patient read in the same round trip as its audit row (the SQL is imported from the app's
+modules, so both always run identical statements), the same JSON shapes, through
+mysql-connector's C extension on one connection per process.
 Served under the same gunicorn settings: `gunicorn -c gunicorn.conf.py bench.baseline:application`.
 """
 
@@ -24,17 +27,19 @@ import mysql.connector
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import db  # noqa: E402
 from api import encode_cursor  # noqa: E402
-from auditoria import INSERT_AUDITORIA  # noqa: E402
+from auditoria import INSERT_AUDITORIA, INSERT_AUDITORIA_SI_EXISTE  # noqa: E402
 from clinico import shape_row  # noqa: E402
 from config import load_config  # noqa: E402
 from datos_cita import SELECT_CITA, shape_cita  # noqa: E402
 from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
 from paciente import search_sql  # noqa: E402
-from sesiones import USUARIO_DE_SESION, _verified_claims  # noqa: E402
+from sesiones import USUARIO_DE_SESION, SesionesRecordadas, _verified_claims  # noqa: E402
 
 CONFIG = load_config()
 SECRET = CONFIG["SECRET_KEY"]
+RECORDADAS = (SesionesRecordadas(CONFIG["CACHE_REDIS_URL"]) if CONFIG["CACHE_REDIS_URL"]
+              else None)
 _cnx = _cur = None
 
 
@@ -87,9 +92,27 @@ class Answer(Exception):
         self.status, self.codigo = status, codigo
 
 
-def user_of(environ, verify=_verified_claims):
+def session_row(sid, recordadas):
+    """The app's sesiones.usuario_de_sesion without Flask: the remembered row while the Redis
+    generation holds (with `recordadas`), else the query."""
+    generacion = recordadas.generacion() if recordadas else None
+    if generacion is not None:
+        row = recordadas.get(sid, generacion)
+        if row is not None:
+            return dict(row)
+    row = run(USUARIO_DE_SESION, (sid,), "one")
+    if row is None:
+        return None
+    row["permisos"] = frozenset(row["permisos"].split(",")) if row["permisos"] else frozenset()
+    if generacion is not None:
+        recordadas.put(sid, generacion, row)
+    return dict(row)
+
+
+def user_of(environ, verify=_verified_claims, recordadas=RECORDADAS):
     """The token's user (the app's load_current_user without Flask), or 401; `verify` checks
-    the token's signature and claims (the app's per-token cache unless told otherwise)."""
+    the token's signature and claims (the app's per-token cache unless told otherwise), and
+    the session is remembered with `recordadas` (the app's design) or queried."""
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer":
         raise Answer("401 Unauthorized", "no_autenticado")
@@ -99,10 +122,9 @@ def user_of(environ, verify=_verified_claims):
         raise Answer("401 Unauthorized", "no_autenticado") from None
     if int(claims["exp"]) <= unix_time() or claims.get("typ") != "access":
         raise Answer("401 Unauthorized", "no_autenticado")
-    row = run(USUARIO_DE_SESION, (claims["sid"],), "one")
+    row = session_row(claims["sid"], recordadas)
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise Answer("401 Unauthorized", "no_autenticado")
-    row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
     return row
 
 
@@ -113,17 +135,33 @@ def paciente_out(row):
     return out
 
 
-def get_paciente(environ, usuario, rid, id_paciente):
+def check_paciente(usuario, id_paciente):
     if "pacientes:leer" not in usuario["permisos"] and usuario["id_paciente"] != id_paciente:
         raise Answer("403 Forbidden", "prohibido")
-    row = run(SELECT_PACIENTE + " WHERE p.ID_Paciente = %s", (id_paciente,), "one")
+
+
+def fila_leer(environ, usuario, rid, recurso, id_recurso, id_paciente):
+    """The INSERT_AUDITORIA parameters of a read (auditoria.fila without Flask)."""
+    return (usuario["id_usuario"], usuario["nombre"], usuario["rol"], "leer", recurso,
+            str(id_recurso), id_paciente, environ.get("REMOTE_ADDR"), rid, None)
+
+
+def respuesta_paciente(row, id_paciente):
     if row is None:
         raise Answer("404 Not Found", "no_encontrado")
-    run(INSERT_AUDITORIA, (usuario["id_usuario"], usuario["nombre"], usuario["rol"], "leer",
-                           "paciente", str(id_paciente), id_paciente, environ.get("REMOTE_ADDR"),
-                           rid, None),
-        None)
     return paciente_out(row), {"ETag": f'"{id_paciente}-{row["_version"]}"'}
+
+
+def get_paciente(environ, usuario, rid, id_paciente):
+    """The app's design: the audit row and the read in one round trip (auditoria.leer_auditado)."""
+    check_paciente(usuario, id_paciente)
+    sql = SELECT_PACIENTE + " WHERE p.ID_Paciente = %s"
+    cur = cursor()
+    cur.execute(INSERT_AUDITORIA_SI_EXISTE + "(" + sql + ");\n" + sql + " AND ROW_COUNT() = 1",
+                (*fila_leer(environ, usuario, rid, "paciente", id_paciente, id_paciente),
+                 id_paciente, id_paciente))
+    cur.nextset()
+    return respuesta_paciente(cur.fetchone(), id_paciente)
 
 
 def list_pacientes(environ, usuario, rid, args):
@@ -200,9 +238,10 @@ def application(environ, start_response):
     return serve(environ, start_response, ROUTES, _verified_claims)
 
 
-def serve(environ, start_response, routes, verify):
+def serve(environ, start_response, routes, verify, recordadas=RECORDADAS):
     """Answer a GET of one of `routes` (pattern, view) for the user of the token, checked by
-    `verify`; /health; or the JSON error."""
+    `verify` (its session remembered with `recordadas`, or queried); /health; or the JSON
+    error."""
     rid = uuid.uuid4().hex
     path = environ.get("PATH_INFO", "")
     status, headers = "200 OK", {}
@@ -212,7 +251,7 @@ def serve(environ, start_response, routes, verify):
         for pattern, view in routes:
             match = pattern.match(path)
             if match and environ["REQUEST_METHOD"] == "GET":
-                usuario = user_of(environ, verify)
+                usuario = user_of(environ, verify, recordadas)
                 if match.groups():
                     body, headers = view(environ, usuario, rid, int(match.group(1)))
                 else:
