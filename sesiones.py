@@ -113,15 +113,26 @@ def revoke_sessions(id_usuario, except_sid=None):
 
 def usuario_de_sesion(sid):
     """The USUARIO_DE_SESION row of a valid session, or None; `permisos` as a frozenset."""
-    recordadas = current_app.extensions.get("sesiones_recordadas")
+    return fila_de_sesion(sid, current_app.extensions.get("sesiones_recordadas"),
+                          consultar_sesion)
+
+
+def consultar_sesion(sid):
+    # On a cluster, a logout or revocation committed through another node counts at once.
+    with sincronizado():
+        return query_one(USUARIO_DE_SESION, (sid,))
+
+
+def fila_de_sesion(sid, recordadas, consultar):
+    """The session row remembered by `recordadas` while the generation holds, else read with
+    `consultar(sid)` (and remembered); None when the session is not valid. Without Flask, so
+    that bench/baseline.py runs the same code."""
     generacion = recordadas.generacion() if recordadas else None
     if generacion is not None:
         row = recordadas.get(sid, generacion)
         if row is not None:
             return dict(row)
-    # On a cluster, a logout or revocation committed through another node counts at once.
-    with sincronizado():
-        row = query_one(USUARIO_DE_SESION, (sid,))
+    row = consultar(sid)
     if row is None:
         return None
     row["permisos"] = frozenset(row["permisos"].split(",")) if row["permisos"] else frozenset()

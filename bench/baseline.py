@@ -34,7 +34,8 @@ from datos_cita import SELECT_CITA, shape_cita  # noqa: E402
 from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
 from paciente import search_sql  # noqa: E402
-from sesiones import USUARIO_DE_SESION, SesionesRecordadas, _verified_claims  # noqa: E402
+from sesiones import (USUARIO_DE_SESION, SesionesRecordadas, _verified_claims,  # noqa: E402
+                      fila_de_sesion)
 
 CONFIG = load_config()
 SECRET = CONFIG["SECRET_KEY"]
@@ -92,23 +93,6 @@ class Answer(Exception):
         self.status, self.codigo = status, codigo
 
 
-def session_row(sid, recordadas):
-    """The app's sesiones.usuario_de_sesion without Flask: the remembered row while the Redis
-    generation holds (with `recordadas`), else the query."""
-    generacion = recordadas.generacion() if recordadas else None
-    if generacion is not None:
-        row = recordadas.get(sid, generacion)
-        if row is not None:
-            return dict(row)
-    row = run(USUARIO_DE_SESION, (sid,), "one")
-    if row is None:
-        return None
-    row["permisos"] = frozenset(row["permisos"].split(",")) if row["permisos"] else frozenset()
-    if generacion is not None:
-        recordadas.put(sid, generacion, row)
-    return dict(row)
-
-
 def user_of(environ, verify=_verified_claims, recordadas=RECORDADAS):
     """The token's user (the app's load_current_user without Flask), or 401; `verify` checks
     the token's signature and claims (the app's per-token cache unless told otherwise), and
@@ -122,7 +106,8 @@ def user_of(environ, verify=_verified_claims, recordadas=RECORDADAS):
         raise Answer("401 Unauthorized", "no_autenticado") from None
     if int(claims["exp"]) <= unix_time() or claims.get("typ") != "access":
         raise Answer("401 Unauthorized", "no_autenticado")
-    row = session_row(claims["sid"], recordadas)
+    row = fila_de_sesion(claims["sid"], recordadas,
+                         lambda sid: run(USUARIO_DE_SESION, (sid,), "one"))
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise Answer("401 Unauthorized", "no_autenticado")
     return row
