@@ -485,6 +485,58 @@ CREATE TRIGGER tr_medico_au_version AFTER UPDATE ON `Médico` FOR EACH ROW
        AND NOT (OLD.Nombre <=> NEW.Nombre AND OLD.Especialidad <=> NEW.Especialidad)
     ON DUPLICATE KEY UPDATE Version_Historia.Version = Version_Historia.Version + 1;
 
+-- Generación de las sesiones: cada proceso de la API recuerda las sesiones que leyó con la
+-- generación de entonces y comprueba en cada petición, en la misma ida y vuelta que su primera
+-- consulta, que no ha cambiado. La suben, en la misma transacción que el cambio, los
+-- disparadores de las tablas de las que se lee una sesión (migración 0005).
+CREATE TABLE IF NOT EXISTS Generacion_Sesion (
+    ID          TINYINT  NOT NULL,
+    Generacion  BIGINT   NOT NULL,
+    PRIMARY KEY (ID),
+    CONSTRAINT ck_generacion_sesion_una CHECK (ID = 1)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
+INSERT IGNORE INTO Generacion_Sesion (ID, Generacion) VALUES (1, 1);
+
+DROP TRIGGER IF EXISTS tr_sesion_au_generacion;
+CREATE TRIGGER tr_sesion_au_generacion AFTER UPDATE ON Sesion FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1
+     WHERE ID = IF(OLD.Revocada <=> NEW.Revocada AND OLD.ID_Usuario <=> NEW.ID_Usuario
+                   AND OLD.ID_Sesion <=> NEW.ID_Sesion AND NEW.Expira_En >= OLD.Expira_En,
+                   NULL, 1);
+
+DROP TRIGGER IF EXISTS tr_sesion_ad_generacion;
+CREATE TRIGGER tr_sesion_ad_generacion AFTER DELETE ON Sesion FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_usuario_au_generacion;
+CREATE TRIGGER tr_usuario_au_generacion AFTER UPDATE ON Usuario FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_usuario_ad_generacion;
+CREATE TRIGGER tr_usuario_ad_generacion AFTER DELETE ON Usuario FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_rol_au_generacion;
+CREATE TRIGGER tr_rol_au_generacion AFTER UPDATE ON Rol FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_rol_ad_generacion;
+CREATE TRIGGER tr_rol_ad_generacion AFTER DELETE ON Rol FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_rolpermiso_ai_generacion;
+CREATE TRIGGER tr_rolpermiso_ai_generacion AFTER INSERT ON Rol_Permiso FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_rolpermiso_au_generacion;
+CREATE TRIGGER tr_rolpermiso_au_generacion AFTER UPDATE ON Rol_Permiso FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
+DROP TRIGGER IF EXISTS tr_rolpermiso_ad_generacion;
+CREATE TRIGGER tr_rolpermiso_ad_generacion AFTER DELETE ON Rol_Permiso FOR EACH ROW
+    UPDATE Generacion_Sesion SET Generacion = Generacion + 1 WHERE ID = 1;
+
 -- ---------------------------------------------------------------------------
 -- Roles del sistema (no se pueden renombrar, cambiar ni borrar)
 -- ---------------------------------------------------------------------------

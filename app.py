@@ -23,7 +23,6 @@ import db
 import logs
 import metricas
 import migraciones
-import sesiones
 from config import ConfigError, load_config
 from errors import register_error_handlers
 from openapi import build_openapi
@@ -165,7 +164,6 @@ def create_app(config=None):
     auditoria.register(app)
     register_operations(app)
     metricas.register(app)
-    sesiones.register(app)
 
     import cli
     cli.register(app)

@@ -12,7 +12,7 @@ from flask import current_app, g, request
 
 from api import texto_cabecera
 from auditoria import auditar
-from db import query_all, query_one
+from db import NoConfirmado, confirmar, query_all, query_one
 from errors import prohibido
 from sesiones import decode_token, no_autenticado, usuario_de_sesion
 
@@ -29,15 +29,18 @@ ROL_ADMIN, ROL_MEDICO, ROL_PACIENTE = 1, 2, 4
 # The current user and permissions
 # ---------------------------------------------------------------------------
 
-def load_current_user():
-    """Verify the bearer token and put the user of its session on `g.usuario`."""
+def load_current_user(recordada=True):
+    """Verify the bearer token and put the user of its session on `g.usuario` (a remembered
+    session on condition that it has not changed: see `requiere`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise no_autenticado("Falta el token (Authorization: Bearer ...)")
     claims = decode_token(token.strip(), "access")
-    row = usuario_de_sesion(claims["sid"])
+    row = usuario_de_sesion(claims["sid"], recordada)
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
+        if g.get("confirmar"):
+            raise NoConfirmado()  # a remembered row that no longer fits: read it again
         raise no_autenticado()
     g.usuario = row
     g.claims = claims
@@ -57,18 +60,38 @@ def tiene(permiso):
 
 
 def requiere(*permisos):
-    """Decorator: a valid access token and, when given, any one of `permisos`."""
+    """Decorator: a valid access token and, when given, any one of `permisos`.
+
+    The session this process remembers is used on condition that it has not changed since
+    (sesiones.SesionesRecordadas): checked with the view's first query, or before its answer
+    leaves when it made none. If it has changed, nothing the view read was used and nothing it
+    would have written was kept (db.NoConfirmado), so the session is read again and the view
+    run again: a revoked session is refused (401), a changed one decides anew.
+    """
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            load_current_user()
-            if permisos and not any(tiene(p) for p in permisos):
-                raise prohibido()
-            return view(*args, **kwargs)
+            try:
+                return run_as_user(view, permisos, args, kwargs, recordada=True)
+            except NoConfirmado:
+                for name in ("confirmar", "usuario", "claims", "id_paciente_objetivo"):
+                    g.pop(name, None)
+                return run_as_user(view, permisos, args, kwargs, recordada=False)
 
         wrapper._auth = permisos[0] if permisos else True
         return wrapper
     return decorator
+
+
+def run_as_user(view, permisos, args, kwargs, recordada):
+    """The view for the token's user, with the condition on a remembered session settled."""
+    load_current_user(recordada)
+    try:
+        if permisos and not any(tiene(p) for p in permisos):
+            raise prohibido()
+        return view(*args, **kwargs)
+    finally:
+        confirmar()
 
 
 autenticado = requiere()

@@ -6,14 +6,12 @@ import time
 
 import click
 import mysql.connector
-import redis
 from flask import current_app
 
 import cache
 import db
 import migraciones
 import respaldo
-import sesiones
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Base de Datos Final.sql")
 
@@ -52,16 +50,6 @@ def _stderr(line):
     click.echo(line, err=True)
 
 
-def renovar_sesiones():
-    """A new session generation in Redis (sesiones.SesionesRecordadas), if one is used."""
-    try:
-        sesiones.renovar_sesiones(current_app)
-    except redis.RedisError as err:
-        _stderr(f"Aviso: Redis no responde ({type(err).__name__}): los procesos de la API "
-                f"pueden usar durante {sesiones.SesionesRecordadas.RECORDADA_S:.0f} s más las "
-                "sesiones que recuerdan.")
-
-
 def register(app):
     """Attach the commands to the app's CLI."""
 
@@ -91,19 +79,16 @@ def register(app):
         if not 8 <= len(password.encode()) <= 72:
             raise click.BadParameter("debe tener entre 8 y 72 bytes", param_hint="--password")
         correo = correo.strip().lower()
-        try:
-            with db.transaction():
-                db.execute(
-                    "INSERT INTO Usuario (Nombre, Correo, Password_Hash, ID_Rol) "
-                    "VALUES (%s, %s, %s, 1) ON DUPLICATE KEY UPDATE "
-                    "Password_Hash = VALUES(Password_Hash), ID_Rol = 1, Activo = TRUE, "
-                    "Version = Version + 1", (nombre, correo, hash_password(password)))
-                # A new password for an existing account: whoever had the old one is out.
-                db.execute("UPDATE Sesion SET Revocada = TRUE WHERE Revocada = FALSE AND "
-                           "ID_Usuario = (SELECT ID_Usuario FROM Usuario WHERE Correo = %s)",
-                           (correo,))
-        except sesiones.SesionesSinAviso as err:
-            raise click.ClickException(err.mensaje) from None
+        with db.transaction():
+            db.execute(
+                "INSERT INTO Usuario (Nombre, Correo, Password_Hash, ID_Rol) "
+                "VALUES (%s, %s, %s, 1) ON DUPLICATE KEY UPDATE "
+                "Password_Hash = VALUES(Password_Hash), ID_Rol = 1, Activo = TRUE, "
+                "Version = Version + 1", (nombre, correo, hash_password(password)))
+            # A new password for an existing account: whoever had the old one is out.
+            db.execute("UPDATE Sesion SET Revocada = TRUE WHERE Revocada = FALSE AND "
+                       "ID_Usuario = (SELECT ID_Usuario FROM Usuario WHERE Correo = %s)",
+                       (correo,))
         click.echo(f"Administrador {correo} listo.")
 
     @app.cli.command("desbloquear")
@@ -139,16 +124,11 @@ def register(app):
             raise click.ClickException(
                 f"restaurar reemplaza todos los datos de {name}; repita con --confirmar "
                 "(no se ha cambiado nada)")
-        # The serving processes forget the session rows they remember once the old tables
-        # are gone, and again when the restored ones are in and every session is revoked.
         try:
             applied = respaldo.restore(current_app.config, entrada, _stderr,
-                                       cache_check_s=cache.GENERATION_CHECK_S,
-                                       sin_tablas=renovar_sesiones)
+                                       cache_check_s=cache.GENERATION_CHECK_S)
         except (respaldo.RespaldoError, migraciones.MigrationError) as err:
             raise click.ClickException(str(err)) from None
-        finally:
-            renovar_sesiones()
         if current_app.config["CACHE_TYPE"] == "RedisCache":
             cache.cache.clear()
             _stderr("Caché de Redis vaciada.")
@@ -169,6 +149,4 @@ def register(app):
             demo.run(pacientes=pacientes, medicos=medicos, semilla=semilla, reiniciar=reiniciar)
         except demo.DemoError as err:
             raise click.ClickException(str(err)) from None
-        except sesiones.SesionesSinAviso as err:
-            raise click.ClickException(err.mensaje) from None
 

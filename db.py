@@ -9,13 +9,11 @@ import time
 from contextlib import contextmanager
 
 from _mysql_connector import MySQLInterfaceError
-from blinker import Namespace
 from flask import current_app, g
 from mysql.connector import errorcode, errors
-from mysql.connector.connection_cext import CMySQLConnection
-from mysql.connector.constants import FieldType
 
 from config import parse_nodos
+from conexion import Conexion
 from errors import ApiError, api_error_response, error_interno
 
 log = logging.getLogger("historial.errors")
@@ -53,10 +51,6 @@ ESTADO_NODO = """
 # deletes, inserts). One statement, so nothing has to be reset afterwards.
 SYNC_PREFIX = "SET STATEMENT wsrep_sync_wait = 7 FOR "
 
-# Sent with the text of every statement that is not a SELECT, before it runs: a module that
-# must act before some write connects to it (sesiones.py, before a write that can change a
-# session). A receiver that raises stops the statement.
-antes_de_escribir = Namespace().signal("antes_de_escribir")
 READ = re.compile(r"\s*(?:SELECT|\()", re.IGNORECASE)
 
 
@@ -74,43 +68,6 @@ class _Unmeasured:
 
 
 pool_in_use = pool_waiting = db_errors_total = _Unmeasured()
-
-
-class Conexion(CMySQLConnection):
-    """mysql-connector's C-extension connection with a lean loop for whole result sets.
-
-    9.7.0's get_rows() walks every cell of every row in Python to find VECTOR columns, even
-    when the result has none (bench/ measures what that costs); tests/test_conexion.py pins
-    the private members used here. When none of the columns is a VECTOR (and no converter class, raw mode or partial fetch is asked for),
-    the rows the C extension has already converted are taken as they come; anything else
-    goes to the driver's own code.
-    """
-
-    def get_rows(self, count=None, binary=False, columns=None, raw=None, prep_stmt=None,
-                 **kwargs):
-        if (count is not None or prep_stmt is not None or raw or self._raw or self.converter
-                or not self.unread_result
-                or any(c[1] == FieldType.VECTOR for c in self._columns or ())):
-            return super().get_rows(count, binary, columns, raw, prep_stmt, **kwargs)
-        fetch_row = self._cmysql.fetch_row
-        rows = []
-        try:
-            row = fetch_row()
-            while row:
-                rows.append(row)
-                row = fetch_row()
-            # fetch_eof_columns()["eof"] without rebuilding the column list it also returns:
-            # the cursor has it already.
-            eof = {"status_flag": self._server_status,
-                   "warning_count": self._cmysql.st_warning_count()}
-        except MySQLInterfaceError as err:
-            self.free_result()
-            if hasattr(err, "errno"):
-                raise errors.get_mysql_exception(err.errno, msg=err.msg,
-                                                 sqlstate=err.sqlstate) from err
-            raise errors.InterfaceError(str(err)) from err
-        self.free_result()
-        return rows, eof
 
 
 class DatabaseUnavailable(ApiError):
@@ -376,22 +333,69 @@ def close_db(exc=None):
         get_pool().release(cnx, broken=g.pop("db_broken", False))
 
 
+class NoConfirmado(Exception):
+    """The value a request's pending condition expected has changed (`confirmar_antes`):
+    nothing the request read since was used and nothing it would have written was kept."""
+
+
+def confirmar_antes(sql, esperado):
+    """Make the request's next statement conditional: `sql` (one value) must still give
+    `esperado`, or NoConfirmado is raised before any result is used and before any write.
+
+    No round trip of its own when the next statement is a read outside a transaction (sent
+    first, in the same round trip) or the audited read of `query_one_after` (a condition of
+    its write); before another write, a transaction or an answer that used no statement
+    (`confirmar`), one query. On Galera it sees every commit of any node (wsrep_sync_wait).
+    """
+    g.confirmar = (sql, esperado)
+
+
+def confirmar():
+    """Run the request's pending condition now, if there is one (NoConfirmado if it fails).
+    The condition stays pending until it has held: an error leaves it for the next try."""
+    pending = g.pop("confirmar", None)
+    if pending is None:
+        return
+    try:
+        with sincronizado():
+            row = _cursor(pending[0], ()).fetchone()
+    except BaseException:
+        g.confirmar = pending
+        raise
+    if row is None or row[0] != pending[1]:
+        g.confirmar = pending
+        raise NoConfirmado()
+
+
 def _cursor(sql, params):
     cnx = get_db()
-    if not READ.match(sql):
-        antes_de_escribir.send(sql)
+    pending = g.get("confirmar")
+    if pending is not None and not (READ.match(sql) and not cnx.in_transaction):
+        confirmar()
+        pending = None
     # One buffered cursor per connection, for the connection's life: the C extension's
     # cnx.cursor() pings the server first, a round trip per statement.
     cur = getattr(cnx, "historial_cursor", None)
+    galera = getattr(cnx, "galera", False)
     try:
         if cur is None:
             cur = cnx.historial_cursor = cnx.cursor(buffered=True)
-        if g.get("db_sync") and getattr(cnx, "galera", False):
+        if g.get("db_sync") and galera:
             sql = SYNC_PREFIX + sql
-        cur.execute(sql, params)
+        if pending is None:
+            cur.execute(sql, params)
+            return cur
+        cur.execute((SYNC_PREFIX if galera else "") + pending[0] + ";\n" + sql, params)
+        row = cur.fetchone()
+        cur.nextset()
+    except MySQLInterfaceError as err:
+        raise translate(err) from err
     except errors.Error as err:
         _note_failure(err)
         raise
+    if row is None or row[0] != pending[1]:
+        raise NoConfirmado()
+    del g.confirmar
     return cur
 
 
@@ -423,17 +427,43 @@ def query_all(sql, params=()):
 def query_one_after(write_sql, write_params, sql, params=()):
     """Run a write, then return the first row of `sql` as a dict (or None): both statements
     sent in one round trip. Without an open transaction the write commits on its own before
-    the read runs; if the write fails, the read is not run."""
+    the read runs; if the write fails, the read is not run.
+
+    `write_sql` must end in its WHERE conditions: a pending `confirmar_antes` condition is
+    added to them (the write does nothing if it fails), and its value is read last, in the
+    same round trip, to tell a failed condition (NoConfirmado) from a read that found nothing.
+    """
+    pending = g.pop("confirmar", None) if not get_db().in_transaction else None
+    try:
+        return _query_one_after(pending, write_sql, write_params, sql, params)
+    except BaseException:
+        if pending is not None:
+            g.confirmar = pending   # not confirmed: still pending
+        raise
+
+
+def _query_one_after(pending, write_sql, write_params, sql, params):
+    if pending is not None:
+        galera = getattr(get_db(), "galera", False)
+        write_sql = ((SYNC_PREFIX if galera else "") + write_sql + " AND (" + pending[0]
+                     + ") = %s")
+        write_params = (*write_params, pending[1])
+        sql += ";\n" + (SYNC_PREFIX if galera else "") + pending[0]
     cur = _cursor(write_sql + ";\n" + sql, (*write_params, *params))
     try:
         cur.nextset()
+        names, row = cur.column_names, cur.fetchone()
+        if pending is not None:
+            cur.nextset()
+            value = cur.fetchone()
     except MySQLInterfaceError as err:
         raise translate(err) from err
     except errors.Error as err:
         _note_failure(err)
         raise
-    row = cur.fetchone()
-    return None if row is None else dict(zip(cur.column_names, row))
+    if row is None and pending is not None and (value is None or value[0] != pending[1]):
+        raise NoConfirmado()
+    return None if row is None else dict(zip(names, row))
 
 
 def execute(sql, params=()):
@@ -445,7 +475,7 @@ def execute(sql, params=()):
 def executemany(sql, rows):
     """Run one statement for many parameter rows (batched INSERT)."""
     cnx = get_db()
-    antes_de_escribir.send(sql)
+    confirmar()
     # Not cnx.cursor(): it pings first, and on a Galera node the ping of a transaction that a
     # replicated write has just aborted fails, which would read as a lost server (503) instead
     # of the deadlock the next statement reports (and the request retries).
@@ -474,6 +504,9 @@ def transaction():
         # Nested use joins the outer transaction.
         yield cnx
         return
+    # Before it starts: a condition checked inside would open the transaction's snapshot
+    # before the locks its first statements wait for (db.cerrojo).
+    confirmar()
     cnx.start_transaction()
     try:
         yield cnx

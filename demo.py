@@ -242,7 +242,7 @@ def crear_medicos(n, rng, pools):
 # Rows that `--reiniciar` keeps: the schema's seeds, the catalogue and the bookkeeping (history
 # versions only grow, so no cached history body can match a rebuilt patient).
 TABLAS_CONSERVADAS = {"Rol", "Rol_Permiso", "CIE10", "Migracion", "Generacion_Cache",
-                      "Version_Historia"}
+                      "Generacion_Sesion", "Version_Historia"}
 
 
 def contar():

@@ -18,9 +18,9 @@ import migraciones
 HEADER = "-- historial-medico respaldo; esquema: {version}\n"
 HEADER_PATTERN = re.compile(rb"^-- historial-medico respaldo; esquema: (\d+)\n$")
 TABLE_LINE = re.compile(rb"^-- Dumping data for table `([^`]+)`")
-# The statement of the dump that the restore leaves out (its rows are integers only, so the
-# statement ends at the first line ending in `;`): the generation is written anew at the end.
-SKIPPED = b"INSERT INTO `Generacion_Cache`"
+# The statements of the dump that the restore leaves out (their rows are integers only, so a
+# statement ends at the first line ending in `;`): the generations are written anew.
+SKIPPED = (b"INSERT INTO `Generacion_Cache`", b"INSERT INTO `Generacion_Sesion`")
 CHUNK = 1 << 20
 
 
@@ -131,24 +131,41 @@ def read_version(entrada):
     return int(match.group(1))
 
 
-def _generation(cur):
-    """The cache generation, or None (no table or no row)."""
+GENERACIONES = {table: f"SELECT Generacion FROM {table} WHERE ID = 1"
+                for table in ("Generacion_Cache", "Generacion_Sesion")}
+
+
+def _generation(cur, table="Generacion_Cache"):
+    """The generation of the caches (or of the sessions), or None (no table or no row)."""
     try:
-        cur.execute("SELECT Generacion FROM Generacion_Cache WHERE ID = 1")
+        cur.execute(GENERACIONES[table])
     except mysql.connector.ProgrammingError:
         return None
     row = cur.fetchone()
     return None if row is None else row[0]
 
 
-def restore(config, entrada, progress, cache_check_s, sin_tablas=lambda: None):
+# Past every generation a process may have seen: more than the changes a restore can race with.
+SALTO_SESIONES = 1 << 32
+
+
+def _new_session_generation(cur, desde=0):
+    """Write a session generation above `desde`, the current one and the clock (microseconds):
+    above any a process may remember, even after a restore that failed half-way."""
+    nueva = max(desde, _generation(cur, "Generacion_Sesion") or 0,
+                int(time.time() * 1_000_000)) + SALTO_SESIONES
+    cur.execute("INSERT INTO Generacion_Sesion (ID, Generacion) VALUES (1, %s) "
+                "ON DUPLICATE KEY UPDATE Generacion = VALUES(Generacion)", (nueva,))
+    return nueva
+
+
+def restore(config, entrada, progress, cache_check_s):
     """Replace the database with the backup `entrada`, migrate it, revoke every session, void
     unused invitations and start a new cache generation; returns the migrations applied.
 
     `cache_check_s` is how often a serving process re-reads the generation: the restore waits
     that long after emptying it, so that no process still serves from its cache while tables
-    are replaced. `sin_tablas` is called once the old tables are gone (the CLI makes the
-    serving processes forget the sessions they remember).
+    are replaced.
     """
     version = read_version(entrada)
     known = len(migraciones.available())
@@ -164,6 +181,9 @@ def restore(config, entrada, progress, cache_check_s, sin_tablas=lambda: None):
                 "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     server.database = name
     before = _generation(cur)
+    # The serving processes stop using the sessions they remember (sesiones.SesionesRecordadas)
+    # from now on, and again at the end: each time a generation none of them can have seen.
+    sesiones = _new_session_generation(cur) if _generation(cur, "Generacion_Sesion") else 0
     if before is not None:
         cur.execute("DELETE FROM Generacion_Cache")
         progress(f"Cachés desactivadas; esperando {cache_check_s + 0.5:.1f} s a los procesos...")
@@ -178,7 +198,6 @@ def restore(config, entrada, progress, cache_check_s, sin_tablas=lambda: None):
         cur.execute("DROP TABLE IF EXISTS " + ", ".join(
             f"`{t.replace('`', '``')}`" for t in tables))
         cur.execute("SET FOREIGN_KEY_CHECKS = 1")
-    sin_tablas()
     started = time.monotonic()
     with _client_options(config) as options, gzip.open(entrada, "rb") as source:
         proc = subprocess.Popen(
@@ -222,6 +241,7 @@ def restore(config, entrada, progress, cache_check_s, sin_tablas=lambda: None):
     nueva = max(before or 0, restored or 0) + 1
     cur.execute("INSERT INTO Generacion_Cache (ID, Generacion) VALUES (1, %s) "
                 "ON DUPLICATE KEY UPDATE Generacion = VALUES(Generacion)", (nueva,))
+    _new_session_generation(cur, sesiones)
     cur.close()
     server.close()
     return applied

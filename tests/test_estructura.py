@@ -139,8 +139,9 @@ def test_errors_no_importa_nada_del_proyecto(arboles):
     assert grafo(arboles)["errors"] == set()
 
 
-def test_db_solo_importa_config_y_errors(arboles):
-    assert grafo(arboles)["db"] <= {"config", "errors"}
+def test_db_solo_importa_config_errors_y_conexion(arboles):
+    assert grafo(arboles)["db"] <= {"config", "errors", "conexion"}
+    assert grafo(arboles)["conexion"] == set()
 
 
 def test_ningun_modulo_pasa_de_600_lineas():

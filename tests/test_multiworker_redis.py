@@ -129,52 +129,6 @@ def test_logout_holds_across_workers(cluster, make_user):
     assert again.status_code == 401
 
 
-@pytest.fixture(scope="module")
-def three_workers(app, redis_server, tmp_path_factory):
-    """Three gunicorns of one worker each, sharing the Redis: a request can be sent to a
-    chosen worker (the 4-worker cluster leaves that to the kernel)."""
-    url = f"redis://127.0.0.1:{redis_server.port}/0"
-    servers_ = []
-    try:
-        for _ in range(3):
-            servers_.append(servers.start_gunicorn(
-                str(tmp_path_factory.mktemp("uno")),
-                {"DB_NAME": app.config["DB_NAME"], "CACHE_REDIS_URL": url,
-                 "RATELIMIT_STORAGE_URI": url, "CACHE_TYPE": "RedisCache"}, workers=1))
-        yield servers_
-    finally:
-        for server in servers_:
-            server.stop()
-
-
-def test_logout_is_401_on_the_very_next_request_to_each_worker(three_workers, make_user):
-    """Each worker has served the token several times (and remembers its session) when the
-    logout goes through one of them; the next request to every worker is refused."""
-    user = make_user("medico")
-    headers = {"Authorization": f"Bearer {user.token}"}
-    for server in three_workers * 3:
-        assert requests.get(server.url + "/auth/me", headers=headers, timeout=10).status_code == 200
-    assert len({server.workers()[0] for server in three_workers}) == 3
-    out = requests.post(three_workers[1].url + "/auth/logout", headers=headers, timeout=10)
-    assert out.status_code == 204
-    for server in three_workers:
-        r = requests.get(server.url + "/auth/me", headers=headers, timeout=10)
-        assert r.status_code == 401 and r.json()["codigo"] == "no_autenticado", server.url
-
-
-def test_deactivation_is_401_on_the_very_next_request_to_each_worker(three_workers, make_user):
-    admin = make_user("admin")
-    user = make_user("recepcionista")
-    for server in three_workers * 2:
-        assert requests.get(server.url + "/pacientes", headers=user.headers,
-                            timeout=10).status_code == 200
-    r = requests.delete(three_workers[2].url + f"/usuarios/{user.id_usuario}",
-                        headers=admin.headers, timeout=10)
-    assert r.status_code == 204
-    assert [requests.get(server.url + "/pacientes", headers=user.headers, timeout=10).status_code
-            for server in three_workers] == [401, 401, 401]
-
-
 def test_cached_read_is_invalidated_on_write_for_every_worker(cluster, make_user, make_medico):
     admin = make_user("admin")
     paciente = make_user("paciente")

@@ -268,35 +268,30 @@ def test_restore_flushes_the_simplecache_of_every_running_worker(app, tmp_path):
 
 
 def test_restore_ends_the_sessions_every_process_remembers(app, tmp_path):
-    """With Redis, each process remembers the sessions it served: a restore (and a
-    crear-admin that resets a password) must end them for the very next request."""
-    redis_server = servers.start_redis(str(tmp_path))
-    url = f"redis://127.0.0.1:{redis_server.port}/0"
-    try:
-        with scratch_database(app.config, "recuerda") as live:
-            fresh(app, live, pacientes=3)
+    """Each process remembers the sessions it served (sesiones.SesionesRecordadas): a restore,
+    even of a backup taken at the same session generation, and a crear-admin that resets a
+    password must end them for the very next request."""
+    with scratch_database(app.config, "recuerda") as live:
+        fresh(app, live, pacientes=3)
+        with app_on(live) as uno, app_on(live) as otro:
+            clients = [uno.test_client(), otro.test_client()]
+            headers = login(clients[0])
+            for client in clients:
+                assert client.get("/auth/me", headers=headers).status_code == 200
+                assert client.application.extensions["sesiones_recordadas"].filas
+            # Taken now: its Generacion_Sesion is the one these sessions are remembered with.
             backup = tmp_path / "r.sql.gz"
             assert flask_cli(live, "respaldar", "--salida", str(backup)).returncode == 0
-            with app_on(live, CACHE_REDIS_URL=url, CACHE_TYPE="SimpleCache") as uno, \
-                    app_on(live, CACHE_REDIS_URL=url, CACHE_TYPE="SimpleCache") as otro:
-                clients = [uno.test_client(), otro.test_client()]
-                headers = login(clients[0])
-                for client in clients:
-                    assert client.get("/auth/me", headers=headers).status_code == 200
-                    assert client.application.extensions["sesiones_recordadas"].filas
-                result = flask_cli(live, "restaurar", "--entrada", str(backup), "--confirmar",
-                                   env={"CACHE_REDIS_URL": url})
-                assert result.returncode == 0, result.stderr
-                assert [c.get("/auth/me", headers=headers).status_code
-                        for c in clients] == [401, 401]
+            result = flask_cli(live, "restaurar", "--entrada", str(backup), "--confirmar")
+            assert result.returncode == 0, result.stderr
+            assert [c.get("/auth/me", headers=headers).status_code
+                    for c in clients] == [401, 401]
 
-                headers = login(clients[1])
-                for client in clients:
-                    assert client.get("/auth/me", headers=headers).status_code == 200
-                result = flask_cli(live, "crear-admin", "--correo", "admin@demo.local",
-                                   "--password", "Otra-clave-2024", env={"CACHE_REDIS_URL": url})
-                assert result.returncode == 0, result.stderr
-                assert [c.get("/auth/me", headers=headers).status_code
-                        for c in clients] == [401, 401]
-    finally:
-        redis_server.stop()
+            headers = login(clients[1])
+            for client in clients:
+                assert client.get("/auth/me", headers=headers).status_code == 200
+            result = flask_cli(live, "crear-admin", "--correo", "admin@demo.local",
+                               "--password", "Otra-clave-2024")
+            assert result.returncode == 0, result.stderr
+            assert [c.get("/auth/me", headers=headers).status_code
+                    for c in clients] == [401, 401]
