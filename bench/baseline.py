@@ -1,12 +1,12 @@
 """The benchmark's baseline: the read endpoints as a bare WSGI function, without Flask.
 
 Same work per request as the app, minus the framework: PyJWT HS256 verification (through the
-app's own per-token cache, sesiones._verified_claims), the same session/user query
-(sesiones.USUARIO_DE_SESION), or with CACHE_REDIS_URL the session rows remembered under the
-Redis generation (sesiones.SesionesRecordadas), the same SELECTs and audit INSERTs, one
-patient read in the same round trip as its audit row (the SQL is imported from the app's
-modules, so both always run identical statements), the same JSON shapes, through
-mysql-connector's C extension on one connection per process.
+app's own per-token cache, sesiones._verified_claims), the session rows remembered with their
+generation (sesiones.SesionesRecordadas and fila_de_sesion) and confirmed in the round trip of
+the first query, the same SELECTs and audit INSERTs, one patient read in the same round trip
+as its audit row (the SQL is imported from the app's modules, so both always run identical
+statements), the same JSON shapes, through mysql-connector's C extension on one connection
+per process.
 Served under the same gunicorn settings: `gunicorn -c gunicorn.conf.py bench.baseline:application`.
 """
 
@@ -34,14 +34,19 @@ from datos_cita import SELECT_CITA, shape_cita  # noqa: E402
 from datos_historial import PACIENTE_E_HISTORIAL, TIMELINE_SQL, anidar  # noqa: E402
 from datos_paciente import SELECT_PACIENTE, edad  # noqa: E402
 from paciente import search_sql  # noqa: E402
-from sesiones import (USUARIO_DE_SESION, SesionesRecordadas, _verified_claims,  # noqa: E402
-                      fila_de_sesion)
+from sesiones import (GENERACION, SESION_Y_GENERACION, USUARIO_DE_SESION,  # noqa: E402
+                      SesionesRecordadas, _verified_claims, fila_de_sesion)
 
 CONFIG = load_config()
 SECRET = CONFIG["SECRET_KEY"]
-RECORDADAS = (SesionesRecordadas(CONFIG["CACHE_REDIS_URL"]) if CONFIG["CACHE_REDIS_URL"]
-              else None)
+RECORDADAS = SesionesRecordadas()
 _cnx = _cur = None
+# The generation the current request's remembered session must still have (db.confirmar_antes).
+_pendiente = None
+
+
+class NoConfirmado(Exception):
+    """The remembered session changed: the request is served again with the session read."""
 
 
 def cursor():
@@ -55,8 +60,18 @@ def cursor():
 
 
 def run(sql, params=(), fetch="all"):
+    """Run a read; with a pending generation, checked first in the same round trip."""
+    global _pendiente
     cur = cursor()
-    cur.execute(sql, params)
+    if _pendiente is None:
+        cur.execute(sql, params)
+    else:
+        esperado, _pendiente = _pendiente, None
+        cur.execute(GENERACION + ";\n" + sql, params)
+        if cur.fetchone()["Generacion"] != esperado:
+            cur.nextset()
+            raise NoConfirmado()
+        cur.nextset()
     if fetch == "one":
         return cur.fetchone()
     if fetch == "all":
@@ -93,10 +108,12 @@ class Answer(Exception):
         self.status, self.codigo = status, codigo
 
 
-def user_of(environ, verify=_verified_claims, recordadas=RECORDADAS):
+def user_of(environ, verify=_verified_claims, recordada=True):
     """The token's user (the app's load_current_user without Flask), or 401; `verify` checks
     the token's signature and claims (the app's per-token cache unless told otherwise), and
-    the session is remembered with `recordadas` (the app's design) or queried."""
+    the session is remembered (`recordada`, the app's design), read to be remembered, or
+    (None: the floor) queried the plain way."""
+    global _pendiente
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer":
         raise Answer("401 Unauthorized", "no_autenticado")
@@ -106,8 +123,14 @@ def user_of(environ, verify=_verified_claims, recordadas=RECORDADAS):
         raise Answer("401 Unauthorized", "no_autenticado") from None
     if int(claims["exp"]) <= unix_time() or claims.get("typ") != "access":
         raise Answer("401 Unauthorized", "no_autenticado")
-    row = fila_de_sesion(claims["sid"], recordadas,
-                         lambda sid: run(USUARIO_DE_SESION, (sid,), "one"))
+    if recordada is None:
+        row = run(USUARIO_DE_SESION, (claims["sid"],), "one")
+        if row is not None:
+            row["permisos"] = set(row["permisos"].split(",")) if row["permisos"] else set()
+    else:
+        row, _pendiente = fila_de_sesion(claims["sid"], RECORDADAS,
+                                         lambda sid: run(SESION_Y_GENERACION, (sid,), "one"),
+                                         recordada)
     if row is None or str(row["id_usuario"]) != claims["sub"] or row["rol"] != claims["rol"]:
         raise Answer("401 Unauthorized", "no_autenticado")
     return row
@@ -138,15 +161,29 @@ def respuesta_paciente(row, id_paciente):
 
 
 def get_paciente(environ, usuario, rid, id_paciente):
-    """The app's design: the audit row and the read in one round trip (auditoria.leer_auditado)."""
+    """The app's design: the audit row and the read in one round trip, the pending session
+    generation a condition of the INSERT (auditoria.leer_auditado, db.query_one_after)."""
+    global _pendiente
     check_paciente(usuario, id_paciente)
     sql = SELECT_PACIENTE + " WHERE p.ID_Paciente = %s"
+    params = (*fila_leer(environ, usuario, rid, "paciente", id_paciente, id_paciente),
+              id_paciente)
     cur = cursor()
-    cur.execute(INSERT_AUDITORIA_SI_EXISTE + "(" + sql + ");\n" + sql + " AND ROW_COUNT() = 1",
-                (*fila_leer(environ, usuario, rid, "paciente", id_paciente, id_paciente),
-                 id_paciente, id_paciente))
+    if _pendiente is None:
+        cur.execute(INSERT_AUDITORIA_SI_EXISTE + "(" + sql + ");\n" + sql
+                    + " AND ROW_COUNT() = 1", (*params, id_paciente))
+        cur.nextset()
+        return respuesta_paciente(cur.fetchone(), id_paciente)
+    esperado, _pendiente = _pendiente, None
+    cur.execute(INSERT_AUDITORIA_SI_EXISTE + "(" + sql + ") AND (" + GENERACION + ") = %s;\n"
+                + sql + " AND ROW_COUNT() = 1;\n" + GENERACION,
+                (*params, esperado, id_paciente))
     cur.nextset()
-    return respuesta_paciente(cur.fetchone(), id_paciente)
+    row = cur.fetchone()
+    cur.nextset()
+    if row is None and cur.fetchone()["Generacion"] != esperado:
+        raise NoConfirmado()
+    return respuesta_paciente(row, id_paciente)
 
 
 def list_pacientes(environ, usuario, rid, args):
@@ -207,6 +244,22 @@ ROUTES = [
 ]
 
 
+def respond(environ, view, match, verify, rid, recordada):
+    """The view's (body, headers) for the token's user, the remembered session confirmed."""
+    global _pendiente
+    usuario = user_of(environ, verify, recordada)
+    if match.groups():
+        result = view(environ, usuario, rid, int(match.group(1)))
+    else:
+        args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        result = view(environ, usuario, rid, args)
+    if _pendiente is not None:
+        _pendiente = None
+        if run(GENERACION, (), "one")["Generacion"] != usuario["_generacion"]:
+            raise NoConfirmado()
+    return result
+
+
 def forget_connection():
     """After a database error: the next request opens a new connection."""
     global _cnx
@@ -223,10 +276,10 @@ def application(environ, start_response):
     return serve(environ, start_response, ROUTES, _verified_claims)
 
 
-def serve(environ, start_response, routes, verify, recordadas=RECORDADAS):
+def serve(environ, start_response, routes, verify, recordada=True):
     """Answer a GET of one of `routes` (pattern, view) for the user of the token, checked by
-    `verify` (its session remembered with `recordadas`, or queried); /health; or the JSON
-    error."""
+    `verify` (its session remembered when `recordada`; None: queried the plain way); /health;
+    or the JSON error."""
     rid = uuid.uuid4().hex
     path = environ.get("PATH_INFO", "")
     status, headers = "200 OK", {}
@@ -236,12 +289,10 @@ def serve(environ, start_response, routes, verify, recordadas=RECORDADAS):
         for pattern, view in routes:
             match = pattern.match(path)
             if match and environ["REQUEST_METHOD"] == "GET":
-                usuario = user_of(environ, verify, recordadas)
-                if match.groups():
-                    body, headers = view(environ, usuario, rid, int(match.group(1)))
-                else:
-                    args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-                    body, headers = view(environ, usuario, rid, args)
+                try:
+                    body, headers = respond(environ, view, match, verify, rid, recordada)
+                except NoConfirmado:
+                    body, headers = respond(environ, view, match, verify, rid, False)
                 break
         else:
             raise Answer("404 Not Found", "no_encontrado")

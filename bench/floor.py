@@ -41,4 +41,4 @@ RUTAS = [(re.compile(r"^/pacientes/(\d+)$"), get_paciente)]
 def application(environ, start_response):
     """The WSGI entry point: /health and GET /pacientes/<id>; the session is queried on every
     request, never remembered."""
-    return serve(environ, start_response, RUTAS, naive_claims, recordadas=None)
+    return serve(environ, start_response, RUTAS, naive_claims, recordada=None)

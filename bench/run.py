@@ -187,9 +187,9 @@ def print_cluster_ratios(results):
                   f"p50 {gl['p50_ms'] / u['p50_ms']:.2f}×")
 
 
-# The app is measured as the README deploys several workers: cache, login limits and the
-# sessions it remembers (sesiones.SesionesRecordadas) in a shared Redis. SIN_REDIS is the same
-# app with per-process cache and limits, querying the session on every request.
+# The app is measured as the README deploys several workers: cache and login limits in a
+# shared Redis. SIN_REDIS is the same app with per-process cache and limits (the sessions
+# it remembers are the same either way: sesiones.SesionesRecordadas needs no Redis).
 SIN_REDIS = {"CACHE_REDIS_URL": "", "CACHE_TYPE": "SimpleCache",
              "RATELIMIT_STORAGE_URI": "memory://"}
 
@@ -287,7 +287,7 @@ def full(args):
     shared = servers.start_redis(workdir)
     app = start_app(workdir, big, env=redis_env(shared))
     sin_redis = start_app(workdir, big, env=SIN_REDIS)
-    base = start_app(workdir, big, app="bench.baseline:application", env=redis_env(shared))
+    base = start_app(workdir, big, app="bench.baseline:application")
     floor = start_app(workdir, big, app="bench.floor:application", env=SIN_REDIS)
     app10 = start_app(workdir, small, env=redis_env(shared))
     runs = {}
@@ -354,8 +354,8 @@ def render(results, samples, info, seconds, connections):
         f"escenario, {connections} conexiones, 1 hilo de wrk; gunicorn con el "
         f"`gunicorn.conf.py` distribuido ({info['workers']} workers síncronos) para la app y "
         "para la línea base (`bench/baseline.py`, WSGI sin Flask con el mismo SQL); la app con "
-        "caché, límites y sesiones en un Redis compartido, como indica el README para varios "
-        "workers. Datos: "
+        "caché y límites en un Redis compartido, como indica el README para varios workers. "
+        "Datos: "
         "1.000.000 de pacientes, 200 médicos, 2.000.000 de citas, 500.000 diagnósticos con "
         "tratamiento y receta. Antes de medir, el buffer pool de InnoDB se amplía a 4 GiB y se "
         "lee cada índice una vez; la app y la línea base están en marcha a la vez y cada "
@@ -380,10 +380,9 @@ def render(results, samples, info, seconds, connections):
     lines += ["", "GET /pacientes/<id> frente al suelo ingenuo (`bench/floor.py`: la comprobación "
               "completa del token en cada petición, la consulta de la sesión, el SELECT del "
               "paciente y el INSERT de auditoría con su commit; tres idas y vueltas), en las "
-              "mismas rondas alternas. La app, con Redis, recuerda la sesión (un GET a Redis en "
-              "vez de la consulta) y lee el paciente tras su fila de auditoría en una sola ida y "
-              "vuelta; «app sin Redis» es la misma app con caché y límites por proceso, que "
-              "consulta la sesión en cada petición:", "",
+              "mismas rondas alternas. La app recuerda la sesión y confirma que no ha cambiado en "
+              "la misma y única ida y vuelta en que escribe la fila de auditoría y lee el "
+              "paciente; «app sin Redis» es la misma app con caché y límites por proceso:", "",
               "| | req/s | p50 ms | no-2xx | / suelo |", "|---|---:|---:|---:|---:|"]
     for label, r in (("app", app_p), ("app sin Redis", solo_p), ("línea base", base_p),
                      ("suelo ingenuo", floor_p)):
@@ -477,7 +476,7 @@ def smoke(args):
         for label, app, scenarios, env in (
                 ("app", "app:app", list(TITLES), redis_env(shared)),
                 ("sin_redis", "app:app", ("paciente",), SIN_REDIS),
-                ("baseline", "bench.baseline:application", READS, redis_env(shared)),
+                ("baseline", "bench.baseline:application", READS, None),
                 ("suelo", "bench.floor:application", ("paciente",), SIN_REDIS)):
             server = start_app(workdir, facts, app=app, workers=2, env=env)
             try:
