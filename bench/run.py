@@ -54,6 +54,16 @@ TITLES = {
 }
 
 
+def rotated(items, i):
+    """`items` starting at its i-th (cyclically): over the rounds of a comparison, every runner
+    goes first as often as the others. The first run after another scenario meets the
+    server's background work (purge and flushing after the writes before it), so a fixed order
+    lowers whoever always goes first."""
+    items = list(items)
+    k = i % len(items)
+    return items[k:] + items[:k]
+
+
 def epoch(day):
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
@@ -160,9 +170,9 @@ def cluster_runs(workdir, sizes, seconds, connections, workers, rounds=1):
                 apps.append(servers.start_gunicorn(workdir, {**env, "DB_HOST": h},
                                                    workers=workers))
             urls[sistema] = [a.url for a in apps[-3:]]
-        for _ in range(rounds):
+        for i in range(rounds):
             for scenario in CLUSTER:
-                for sistema, facts, _ in systems:
+                for sistema, facts, _ in rotated(systems, i):
                     runs.setdefault((sistema, scenario), []).append(
                         wrk_many(urls[sistema], scenario, facts, seconds, connections))
             for _, facts, _ in systems:
@@ -295,14 +305,14 @@ def full(args):
         print(f"Memoria: {args.memoria} s de GET /pacientes/<id> contra la app...")
         samples, _ = memory_run(app.url, app, big, args.memoria)
         # Reads: ROUNDS short runs per scenario, app and baseline (and, for one patient, the
-        # app without Redis and the naive floor) alternately, each figure the median of its
-        # rounds (see the latencies below for why).
-        for _ in range(ROUNDS):
+        # app without Redis and the naive floor) alternately, in an order that turns every
+        # round, each figure the median of its rounds (see the latencies below for why).
+        for i in range(ROUNDS):
             for scenario in READS:
-                for key, server in (("app", app), ("sin_redis", sin_redis), ("base", base),
-                                    ("suelo", floor)):
-                    if key in ("sin_redis", "suelo") and scenario != "paciente":
-                        continue
+                runners = [(k, server) for k, server in (
+                    ("app", app), ("sin_redis", sin_redis), ("base", base), ("suelo", floor))
+                    if k in ("app", "base") or scenario == "paciente"]
+                for key, server in rotated(runners, i):
                     runs.setdefault((key, scenario), []).append(
                         wrk(server.url, scenario, big, max(1, d // ROUNDS), c))
         for key, scenario in list(runs):
@@ -318,13 +328,14 @@ def full(args):
         # ratios compare two p50s, so they are taken in ROUNDS interleaved short runs (1M next
         # to 10k, 5 records next to 200) and each p50 is the median of its rounds: a burst of
         # noise from the rest of the machine then spoils one round, not a whole ratio.
-        for _ in range(ROUNDS):
-            for scenario in LATENCY:
-                runs.setdefault(("app1", scenario), []).append(
-                    wrk(app.url, scenario, big, max(1, d // ROUNDS), 1))
-                if scenario in ("buscar", "listar", "citas"):
-                    runs.setdefault(("app10k", scenario), []).append(
-                        wrk(app10.url, scenario, small, max(1, d // ROUNDS), 1))
+        for i in range(ROUNDS):
+            for scenario in rotated(LATENCY, i):
+                pair = [("app1", app.url, big), ("app10k", app10.url, small)]
+                if scenario not in ("buscar", "listar", "citas"):
+                    pair = pair[:1]
+                for key, url, facts in rotated(pair, i):
+                    runs.setdefault((key, scenario), []).append(
+                        wrk(url, scenario, facts, max(1, d // ROUNDS), 1))
         for key, rs in runs.items():
             results[key] = r = median_run(rs)
             print(f"  {key[0]:<9} {key[1]:<14} {fmt(r)}")
