@@ -402,3 +402,37 @@ def test_deactivation_is_401_on_the_very_next_request_to_each_worker(three_worke
     assert r.status_code == 204
     assert [requests.get(server.url + "/pacientes", headers=user.headers, timeout=10).status_code
             for server in three_workers] == [401, 401, 401]
+
+
+def test_twenty_parallel_reads_around_a_logout(three_workers, database, make_user,
+                                               make_paciente):
+    """20 reads of one patient in parallel over three workers (each remembering the
+    session), a logout, 20 more: before it all 200 and 20 audit rows; after its answer all
+    401, and not one more row audited under the closed session."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = make_user("recepcionista")
+    id_paciente = make_paciente()
+
+    def read(i):
+        server = three_workers[i % 3]
+        return requests.get(f"{server.url}/pacientes/{id_paciente}", headers=user.headers,
+                            timeout=10)
+
+    def audited():
+        return database.scalar("SELECT COUNT(*) FROM Auditoria WHERE ID_Paciente = %s AND "
+                               "ID_Usuario = %s AND Accion = 'leer'",
+                               (id_paciente, user.id_usuario))
+
+    with ThreadPoolExecutor(10) as pool:
+        before = list(pool.map(read, range(20)))
+    assert [r.status_code for r in before] == [200] * 20
+    assert {r.json()["id_paciente"] for r in before} == {id_paciente}
+    assert audited() == 20
+    out = requests.post(three_workers[0].url + "/auth/logout", headers=user.headers, timeout=10)
+    assert out.status_code == 204
+    with ThreadPoolExecutor(10) as pool:
+        after = list(pool.map(read, range(20)))
+    assert [r.status_code for r in after] == [401] * 20
+    assert all("id_paciente" not in r.text for r in after)
+    assert audited() == 20
