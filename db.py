@@ -448,7 +448,7 @@ def _query_one_after(pending, write_sql, write_params, sql, params):
         write_sql = ((SYNC_PREFIX if galera else "") + write_sql + " AND (" + pending[0]
                      + ") = %s")
         write_params = (*write_params, pending[1])
-        sql += ";\n" + (SYNC_PREFIX if galera else "") + pending[0]
+        sql += ";\n" + pending[0]   # after the write's wait: no second one
     cur = _cursor(write_sql + ";\n" + sql, (*write_params, *params))
     try:
         cur.nextset()

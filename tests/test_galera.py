@@ -383,6 +383,46 @@ def check_failover(cluster, carga, killed_at, survivors):
                               ids) == len(ids)
 
 
+def nuevo_token(cluster, datos, rol="recepcionista", id_rol=3):
+    """A new user's access token (session opened on node 1)."""
+    import app as app_module
+    from sesiones import issue_tokens
+
+    application = app_module.create_app({**cluster.config(f"127.0.0.1:{cluster.ports[0]}"),
+                                         "TESTING": True})
+    id_usuario = datos.insert(
+        "INSERT INTO Usuario (Nombre, Correo, Password_Hash, ID_Rol) VALUES (%s, %s, %s, %s)",
+        (f"Usuario {rol}", f"{rol}-{uuid.uuid4().hex[:8]}@prueba.local", "x" * 60, id_rol))
+    with application.app_context():
+        token = issue_tokens({"id_usuario": id_usuario, "rol": rol})["token"]
+        db_module.close_db()
+    return id_usuario, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("como", ["logout", "sql"])
+def test_a_revocation_through_one_node_is_refused_at_once_through_every_node(
+        cluster, datos, apps, como):
+    """Every worker of every app remembers the session (sesiones.SesionesRecordadas); a
+    logout through node 1's app, or an UPDATE on node 3 itself, is refused on the very next
+    requests through every node: the check of the generation waits for the cluster."""
+    id_usuario, headers = nuevo_token(cluster, datos)
+    for a in apps * 6:
+        assert requests.get(a.url + "/auth/me", headers=headers, timeout=10).status_code == 200
+    if como == "logout":
+        r = requests.post(apps[0].url + "/auth/logout", headers=headers, timeout=10)
+        assert r.status_code == 204
+    else:
+        cnx = cluster.connect(3)
+        try:
+            cnx.cursor().execute("UPDATE Sesion SET Revocada = TRUE WHERE ID_Usuario = %s",
+                                 (id_usuario,))
+        finally:
+            cnx.close()
+    statuses = [requests.get(a.url + path, headers=headers, timeout=10).status_code
+                for a in apps * 4 for path in ("/auth/me", "/pacientes")]
+    assert set(statuses) == {401}, statuses
+
+
 def test_failover_node_lost_under_load_then_rejoins(cluster, tokens, apps, logdir):
     hosts = ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
     app = App(hosts, logdir)
