@@ -270,11 +270,8 @@ def _close_quietly(cnx):
 def estado_servidor():
     """estado_nodo() of the request's connection, plus `nodo` (host:port) it is connected to."""
     cnx = get_db()
-    try:
+    with _driver_errors():
         estado = estado_nodo(cnx)
-    except errors.Error as err:
-        _note_failure(err)
-        raise
     return {"nodo": getattr(cnx, "nodo", None), **estado}
 
 
@@ -350,34 +347,52 @@ def confirmar_antes(sql, esperado):
     g.confirmar = (sql, esperado)
 
 
+@contextmanager
+def _condicion_pendiente():
+    """The request's pending condition (or None), taken to be sent with a statement: it stays
+    pending unless the block ends well (it held)."""
+    pending = g.pop("confirmar", None)
+    try:
+        yield pending
+    except BaseException:
+        if pending is not None:
+            g.confirmar = pending
+        raise
+
+
 def confirmar():
     """Run the request's pending condition now, if there is one (NoConfirmado if it fails).
     The condition stays pending until it has held: an error leaves it for the next try."""
-    pending = g.pop("confirmar", None)
-    if pending is None:
-        return
+    with _condicion_pendiente() as pending:
+        if pending is not None:
+            with sincronizado():
+                row = _cursor(pending[0], ()).fetchone()
+            if row is None or row[0] != pending[1]:
+                raise NoConfirmado()
+
+
+@contextmanager
+def _driver_errors():
+    """The driver's errors as mysql.connector exceptions (the C extension raises some raw),
+    noted on the request: a lost server drops the connection, metrics count them."""
     try:
-        with sincronizado():
-            row = _cursor(pending[0], ()).fetchone()
-    except BaseException:
-        g.confirmar = pending
+        yield
+    except MySQLInterfaceError as err:
+        raise translate(err) from err
+    except errors.Error as err:
+        _note_failure(err)
         raise
-    if row is None or row[0] != pending[1]:
-        g.confirmar = pending
-        raise NoConfirmado()
 
 
 def _cursor(sql, params):
     cnx = get_db()
-    pending = g.get("confirmar")
-    if pending is not None and not (READ.match(sql) and not cnx.in_transaction):
+    if g.get("confirmar") is not None and (cnx.in_transaction or not READ.match(sql)):
         confirmar()
-        pending = None
     # One buffered cursor per connection, for the connection's life: the C extension's
     # cnx.cursor() pings the server first, a round trip per statement.
     cur = getattr(cnx, "historial_cursor", None)
     galera = getattr(cnx, "galera", False)
-    try:
+    with _condicion_pendiente() as pending, _driver_errors():
         if cur is None:
             cur = cnx.historial_cursor = cnx.cursor(buffered=True)
         if g.get("db_sync") and galera:
@@ -388,14 +403,8 @@ def _cursor(sql, params):
         cur.execute((SYNC_PREFIX if galera else "") + pending[0] + ";\n" + sql, params)
         row = cur.fetchone()
         cur.nextset()
-    except MySQLInterfaceError as err:
-        raise translate(err) from err
-    except errors.Error as err:
-        _note_failure(err)
-        raise
-    if row is None or row[0] != pending[1]:
-        raise NoConfirmado()
-    del g.confirmar
+        if row is None or row[0] != pending[1]:
+            raise NoConfirmado()
     return cur
 
 
@@ -433,36 +442,24 @@ def query_one_after(write_sql, write_params, sql, params=()):
     added to them (the write does nothing if it fails), and its value is read last, in the
     same round trip, to tell a failed condition (NoConfirmado) from a read that found nothing.
     """
-    pending = g.pop("confirmar", None) if not get_db().in_transaction else None
-    try:
-        return _query_one_after(pending, write_sql, write_params, sql, params)
-    except BaseException:
+    cnx = get_db()
+    if cnx.in_transaction:
+        confirmar()   # as before any write in a transaction: the write carries none
+    with _condicion_pendiente() as pending:
         if pending is not None:
-            g.confirmar = pending   # not confirmed: still pending
-        raise
-
-
-def _query_one_after(pending, write_sql, write_params, sql, params):
-    if pending is not None:
-        galera = getattr(get_db(), "galera", False)
-        write_sql = ((SYNC_PREFIX if galera else "") + write_sql + " AND (" + pending[0]
-                     + ") = %s")
-        write_params = (*write_params, pending[1])
-        sql += ";\n" + pending[0]   # after the write's wait: no second one
-    cur = _cursor(write_sql + ";\n" + sql, (*write_params, *params))
-    try:
-        cur.nextset()
-        names, row = cur.column_names, cur.fetchone()
-        if pending is not None:
+            write_sql = ((SYNC_PREFIX if getattr(cnx, "galera", False) else "") + write_sql
+                         + " AND (" + pending[0] + ") = %s")
+            write_params = (*write_params, pending[1])
+            sql += ";\n" + pending[0]   # after the write's wait: no second one
+        cur = _cursor(write_sql + ";\n" + sql, (*write_params, *params))
+        with _driver_errors():
             cur.nextset()
-            value = cur.fetchone()
-    except MySQLInterfaceError as err:
-        raise translate(err) from err
-    except errors.Error as err:
-        _note_failure(err)
-        raise
-    if row is None and pending is not None and (value is None or value[0] != pending[1]):
-        raise NoConfirmado()
+            names, row = cur.column_names, cur.fetchone()
+            if pending is not None:
+                cur.nextset()
+                value = cur.fetchone()
+        if row is None and pending is not None and (value is None or value[0] != pending[1]):
+            raise NoConfirmado()
     return None if row is None else dict(zip(names, row))
 
 
@@ -480,14 +477,11 @@ def executemany(sql, rows):
     # replicated write has just aborted fails, which would read as a lost server (503) instead
     # of the deadlock the next statement reports (and the request retries).
     cur = getattr(cnx, "lote_cursor", None)
-    try:
+    with _driver_errors():
         if cur is None:
             cur = cnx.lote_cursor = cnx.cursor()
         cur.executemany(sql, rows)
         return cur.rowcount
-    except errors.Error as err:
-        _note_failure(err)
-        raise
 
 
 @contextmanager
@@ -510,13 +504,8 @@ def transaction():
     cnx.start_transaction()
     try:
         yield cnx
-        try:
+        with _driver_errors():
             cnx.commit()
-        except MySQLInterfaceError as err:
-            raise translate(err) from err
-        except errors.Error as err:
-            _note_failure(err)
-            raise
     except BaseException:
         try:
             cnx.rollback()
