@@ -23,6 +23,7 @@ import db
 import logs
 import metricas
 import migraciones
+import sesiones
 from config import ConfigError, load_config
 from errors import register_error_handlers
 from openapi import build_openapi
@@ -148,6 +149,7 @@ def create_app(config=None):
     # limits on every request although only the login has one.
     app.extensions["limite_login"] = FixedWindowRateLimiter(
         storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
+    app.extensions["sesiones_recordadas"] = sesiones.SesionesRecordadas()
     app.session_interface = SinSesion()
 
     register_request_hooks(app)

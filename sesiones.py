@@ -147,8 +147,8 @@ def usuario_de_sesion(sid, recordada=True):
     """The row of a valid session (USUARIO_DE_SESION with `_generacion`; `permisos` as a
     frozenset), or None. A remembered one (`recordada`) is used on condition that the
     generation has not changed (db.NoConfirmado otherwise, at the first query or answer)."""
-    recordadas = current_app.extensions.setdefault("sesiones_recordadas", SesionesRecordadas())
-    row, pendiente = fila_de_sesion(sid, recordadas, consultar_sesion, recordada)
+    row, pendiente = fila_de_sesion(sid, current_app.extensions["sesiones_recordadas"],
+                                    consultar_sesion, recordada)
     if pendiente is not None:
         confirmar_antes(GENERACION, pendiente)
     return row
